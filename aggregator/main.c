@@ -1,0 +1,217 @@
+/* mcs-aggregator j: storage shard j. Consumes the sample rings "c<i>-a<j>"
+ * of every collector into its store, answers queries arriving on
+ * "p<p>-a<j>-q" on "a<j>-p<p>-r", and forwards the samples that alert
+ * rules select to the alerters on "a<j>-r<k>".
+ *
+ * A consumed batch is released only after it is applied; a crash replays at
+ * most the unreleased batch, whose exact duplicates the store drops. On
+ * SIGTERM it drains its sample rings (collectors stop first), then exits.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aggregator/forward.h"
+#include "aggregator/query.h"
+#include "aggregator/store.h"
+#include "common/log.h"
+#include "common/stage.h"
+
+#define AGG_MAX_RINGS 64
+#define AGG_BATCH_RECORDS 64
+
+struct aggregator {
+	struct stage st;
+	struct store store;
+	struct forward fwd;
+	struct ring samples[AGG_MAX_RINGS];
+	struct ring queries[AGG_MAX_RINGS];
+	struct ring replies[AGG_MAX_RINGS];
+	uint32_t ncoll, napi;
+	struct ring *waitset[AGG_MAX_RINGS];
+	int nwait;
+};
+
+/* Applies one REC_SAMPLES record. Returns samples applied or -EPROTO. */
+static long agg_apply(struct aggregator *a, const struct ring_rec *rec)
+{
+	struct rec_samples_iter it;
+	struct rec_sample s;
+	long n = 0;
+	int rc;
+	if (rec_samples_iter_init(&it, rec->data, rec->len) != 0)
+		return -EPROTO;
+	while ((rc = rec_samples_next(&it, &s)) == 1) {
+		long idx = store_series_get(&a->store, s.id, s.key, s.key_len);
+		if (idx == -ENOMEM) {
+			log_error("out of memory adding a series");
+			abort(); /* releasing would lose the batch; crash and replay */
+		}
+		if (idx < 0) {
+			ctl_add(a->st.slot, CTL_C_RECORDS_CORRUPT, 1);
+			continue;
+		}
+		int r = store_add(&a->store, (size_t)idx, s.ts_ms, s.value);
+		if (r == STORE_DUPLICATE) {
+			ctl_add(a->st.slot, CTL_C_DUPLICATES, 1);
+			continue;
+		}
+		if (r < 0) {
+			log_error("out of memory adding a sample");
+			abort();
+		}
+		if (r == STORE_OUT_OF_ORDER)
+			ctl_add(a->st.slot, CTL_C_OUT_OF_ORDER, 1);
+		forward_sample(&a->fwd, &a->store.series[idx], &s);
+		n++;
+	}
+	return rc < 0 ? -EPROTO : n;
+}
+
+/* Consumes up to a batch from sample ring i. Returns records taken. */
+static int agg_consume_samples(struct aggregator *a, struct ring *r)
+{
+	struct ring_rec rec;
+	int taken = 0, rc;
+	uint64_t applied = 0;
+	while (taken < AGG_BATCH_RECORDS && (rc = ring_next(r, &rec)) != 0) {
+		if (rc < 0) {
+			log_error("ring %s: damaged record skipped to write position", r->hdr->name);
+			ctl_add(a->st.slot, CTL_C_RECORDS_CORRUPT, 1);
+			break;
+		}
+		taken++;
+		if (rec.type != REC_SAMPLES) {
+			ctl_add(a->st.slot, CTL_C_RECORDS_CORRUPT, 1);
+			continue;
+		}
+		long n = agg_apply(a, &rec);
+		if (n < 0) {
+			log_warn("ring %s: malformed sample record at %llu skipped", r->hdr->name,
+				 (unsigned long long)rec.pos);
+			ctl_add(a->st.slot, CTL_C_RECORDS_CORRUPT, 1);
+			continue;
+		}
+		applied += (uint64_t)n;
+	}
+	if (taken) {
+		/* Durable for its purpose (in the store, forwarded), so release. */
+		forward_flush(&a->fwd);
+		ring_release(r);
+		ctl_add(a->st.slot, CTL_C_SAMPLES_IN, applied);
+		ctl_set(a->st.slot, CTL_C_SERIES, a->store.nseries);
+	}
+	return taken;
+}
+
+static int agg_consume_queries(struct aggregator *a, uint32_t p)
+{
+	struct ring_rec rec;
+	struct rec_query q;
+	int taken = 0, rc;
+	while (taken < 8 && (rc = ring_next(&a->queries[p], &rec)) != 0) {
+		if (rc < 0) {
+			ctl_add(a->st.slot, CTL_C_RECORDS_CORRUPT, 1);
+			break;
+		}
+		taken++;
+		if (rec.type != REC_QUERY || rec_query_decode(&q, rec.data, rec.len) != 0) {
+			ctl_add(a->st.slot, CTL_C_RECORDS_CORRUPT, 1);
+			continue;
+		}
+		ctl_add(a->st.slot, CTL_C_QUERIES, 1);
+		if (query_serve(&a->store, &q, &a->replies[p], 2000) != 0) {
+			ctl_add(a->st.slot, CTL_C_QUERY_ERRORS, 1);
+			log_warn("reply ring %s stayed full: answer to query %llx abandoned",
+				 a->replies[p].hdr->name, (unsigned long long)q.qid);
+		}
+		stage_beat(&a->st);
+	}
+	if (taken)
+		ring_release(&a->queries[p]);
+	return taken;
+}
+
+static int agg_open(struct aggregator *a)
+{
+	char name[64];
+	struct ctl_header *h = a->st.ctl.hdr;
+	uint32_t j = a->st.index;
+	a->ncoll = h->n_stage[CTL_COLLECTOR];
+	a->napi = h->n_stage[CTL_APISERVER];
+	if (a->ncoll + a->napi > AGG_MAX_RINGS) {
+		log_error("%u collectors + %u apiservers: at most %d rings per aggregator", a->ncoll, a->napi, AGG_MAX_RINGS);
+		return -EINVAL;
+	}
+	for (uint32_t i = 0; i < a->ncoll; i++) {
+		ctl_ring_sample(name, sizeof(name), i, j);
+		if (stage_ring_open(&a->st, &a->samples[i], name, RING_ROLE_CONSUMER))
+			return -EIO;
+		a->waitset[a->nwait++] = &a->samples[i];
+	}
+	for (uint32_t p = 0; p < a->napi; p++) {
+		ctl_ring_query(name, sizeof(name), p, j);
+		if (stage_ring_open(&a->st, &a->queries[p], name, RING_ROLE_CONSUMER))
+			return -EIO;
+		ctl_ring_reply(name, sizeof(name), j, p);
+		if (stage_ring_open(&a->st, &a->replies[p], name, RING_ROLE_PRODUCER))
+			return -EIO;
+		a->waitset[a->nwait++] = &a->queries[p];
+	}
+	return forward_init(&a->fwd, &a->st);
+}
+
+/* True when every collector has stopped (shutdown drains after them). */
+static int agg_collectors_gone(struct aggregator *a)
+{
+	for (uint32_t i = 0; i < a->ncoll; i++) {
+		struct ctl_slot *s = ctl_slot(&a->st.ctl, CTL_COLLECTOR, i);
+		if (s && atomic_load(&s->state) != CTL_STATE_EXITED && atomic_load(&s->pid) != 0)
+			return 0;
+	}
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	static struct aggregator a;
+	stage_init(&a.st, CTL_AGGREGATOR, argc, argv);
+	if (store_init(&a.store) != 0 || agg_open(&a) != 0)
+		return 1;
+	stage_set_ready(&a.st, 1);
+	log_info("serving shard %u: %u sample ring(s), %u query ring(s)", a.st.index, a.ncoll, a.napi);
+	uint64_t stop_at = 0;
+	for (;;) {
+		int work = 0;
+		for (uint32_t i = 0; i < a.ncoll; i++)
+			work += agg_consume_samples(&a, &a.samples[i]);
+		for (uint32_t p = 0; p < a.napi; p++)
+			work += agg_consume_queries(&a, p);
+		stage_beat(&a.st);
+		if (stage_stop_requested) {
+			uint64_t now = segment_now_mono_ms();
+			if (!stop_at) {
+				stop_at = now;
+				log_info("stopping: draining sample rings");
+			}
+			/* Drain until the collectors are gone and the rings are empty,
+			 * at most 5 s (the launcher's budget is 10 s in all). */
+			if ((!work && agg_collectors_gone(&a)) || now - stop_at > 5000)
+				break;
+		}
+		if (!work)
+			ring_wait_any(a.waitset, a.nwait, stage_stop_requested ? 20 : 250);
+	}
+	stage_set_ready(&a.st, 0);
+	log_info("stopped: %zu series, %llu samples", a.store.nseries, (unsigned long long)a.store.samples);
+	for (uint32_t i = 0; i < a.ncoll; i++)
+		ring_detach(&a.samples[i]);
+	for (uint32_t p = 0; p < a.napi; p++) {
+		ring_detach(&a.queries[p]);
+		ring_detach(&a.replies[p]);
+	}
+	forward_fini(&a.fwd);
+	store_free(&a.store);
+	stage_fini(&a.st);
+	return 0;
+}

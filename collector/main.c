@@ -1,0 +1,111 @@
+/* mcs-collector: push receivers and self collection; writes samples to the
+ * sample rings "c<i>-a<j>", one per aggregator j, routed by series id mod M.
+ *
+ * One thread, one libevent loop. A push is parsed whole, then committed to
+ * the rings (bounded wait), then acknowledged. On SIGTERM it stops
+ * accepting, publishes what it committed and exits 0.
+ */
+#include <event2/event.h>
+#include <event2/http.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "collector/push.h"
+#include "collector/router.h"
+#include "collector/selfscrape.h"
+#include "common/httpd.h"
+#include "common/log.h"
+#include "common/stage.h"
+
+struct collector {
+	struct stage st;
+	struct ring rings[ROUTER_MAX_AGGREGATORS];
+	struct router router;
+	struct push push;
+	struct event_base *base;
+	struct evhttp *http;
+	struct event *tick;
+	struct event *scrape;
+};
+
+static void collector_on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct collector *c = arg;
+	(void)fd;
+	(void)what;
+	stage_beat(&c->st);
+	for (uint32_t j = 0; j < c->router.naggr; j++)
+		ring_heartbeat(&c->rings[j]);
+	if (stage_stop_requested || atomic_load(&c->st.ctl.hdr->shutdown))
+		event_base_loopbreak(c->base);
+}
+
+static void collector_on_scrape(evutil_socket_t fd, short what, void *arg)
+{
+	struct collector *c = arg;
+	(void)fd;
+	(void)what;
+	selfscrape_run(&c->push);
+}
+
+int main(int argc, char **argv)
+{
+	static struct collector c;
+	char err[512], name[64];
+	stage_init(&c.st, CTL_COLLECTOR, argc, argv);
+	uint32_t m = c.st.ctl.hdr->n_stage[CTL_AGGREGATOR];
+	if (m == 0 || m > ROUTER_MAX_AGGREGATORS) {
+		log_error("%u aggregators: must be 1..%d", m, ROUTER_MAX_AGGREGATORS);
+		return STAGE_EXIT_FATAL;
+	}
+	for (uint32_t j = 0; j < m; j++) {
+		ctl_ring_sample(name, sizeof(name), c.st.index, j);
+		if (stage_ring_open(&c.st, &c.rings[j], name, RING_ROLE_PRODUCER) != 0)
+			return 1;
+	}
+	c.router.rings = c.rings;
+	c.router.naggr = m;
+
+	c.base = event_base_new();
+	c.http = c.base ? evhttp_new(c.base) : NULL;
+	if (!c.http) {
+		log_error("event_base_new/evhttp_new failed");
+		return 1;
+	}
+	if (push_init(&c.push, &c.st, &c.router, c.http) != 0) {
+		log_error("push_init failed");
+		return 1;
+	}
+	if (httpd_listen(c.http, c.st.cfg.push_listen, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		return 1; /* the port may be in TIME_WAIT or taken: retry via the launcher */
+	}
+	struct timeval tv = {0, 200000};
+	c.tick = event_new(c.base, -1, EV_PERSIST, collector_on_tick, &c);
+	event_add(c.tick, &tv);
+	if (c.st.index == 0 && (c.st.cfg.self_scrape || c.st.cfg.node_metrics)) {
+		struct timeval iv = {c.st.cfg.scrape_interval_ms / 1000, (c.st.cfg.scrape_interval_ms % 1000) * 1000};
+		struct timeval first = {1, 0};
+		c.scrape = event_new(c.base, -1, EV_PERSIST, collector_on_scrape, &c);
+		event_add(c.scrape, &iv);
+		event_base_once(c.base, -1, EV_TIMEOUT, collector_on_scrape, &c, &first);
+	}
+	stage_set_ready(&c.st, 1);
+	log_info("accepting pushes on %s, %u aggregator ring(s)", c.st.cfg.push_listen, m);
+	event_base_dispatch(c.base);
+
+	log_info("stopping: no longer accepting pushes");
+	stage_set_ready(&c.st, 0);
+	evhttp_free(c.http);
+	for (uint32_t j = 0; j < m; j++) {
+		ring_publish(&c.rings[j]);
+		ring_detach(&c.rings[j]);
+	}
+	if (c.scrape)
+		event_free(c.scrape);
+	event_free(c.tick);
+	push_fini(&c.push);
+	event_base_free(c.base);
+	stage_fini(&c.st);
+	return 0;
+}
