@@ -86,11 +86,18 @@ int segment_map_existing(struct segment *seg, const char *name, int writable)
 	int fd = shm_open(name, writable ? O_RDWR : O_RDONLY, 0);
 	if (fd < 0)
 		return -errno;
+	/* A creator between shm_open(O_EXCL) and ftruncate shows size 0: wait
+	 * for it briefly (as segment_open does) rather than call it damaged. */
 	struct stat st;
-	if (fstat(fd, &st) != 0) {
-		int err = -errno;
-		close(fd);
-		return err;
+	for (int i = 0;; i++) {
+		if (fstat(fd, &st) != 0) {
+			int err = -errno;
+			close(fd);
+			return err;
+		}
+		if (st.st_size != 0 || i >= 2000)
+			break;
+		usleep(1000);
 	}
 	if (st.st_size < 4096) {
 		close(fd);

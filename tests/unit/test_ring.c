@@ -16,6 +16,8 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -559,6 +561,35 @@ static void test_attach_waits_for_a_magic_published_late(void **state)
 	waitpid(kid, NULL, 0);
 }
 
+static void test_attach_waits_for_a_creator_that_has_not_sized_the_segment_yet(void **state)
+{
+	struct fx *f = *state;
+	int fd = shm_open(f->name, O_RDWR | O_CREAT | O_EXCL, 0600); /* size 0, like a creator's first step */
+	assert_true(fd >= 0);
+	pid_t kid = fork();
+	assert_true(kid >= 0);
+	if (kid == 0) {
+		usleep(50000);
+		if (ftruncate(fd, RING_HDR_SIZE + 4096) != 0)
+			_exit(1);
+		struct segment s;
+		if (segment_map_existing(&s, f->name, 1) != 0)
+			_exit(2);
+		struct ring_header *h = s.base;
+		h->version = RING_VERSION;
+		h->hdr_size = RING_HDR_SIZE;
+		h->capacity = 4096;
+		segment_publish(&s, RING_MAGIC);
+		_exit(0);
+	}
+	close(fd);
+	assert_int_equal(ring_attach(&f->o, f->name, RING_ROLE_CONSUMER), 0);
+	assert_int_equal(f->o.capacity, 4096);
+	int st;
+	waitpid(kid, &st, 0);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 static void test_create_with_another_capacity_is_eexist(void **state)
 {
 	struct fx *f = *state;
@@ -931,6 +962,7 @@ int main(void)
 		T(test_concurrent_creators_agree_on_one_ring),
 		T(test_attach_refuses_bad_magic_version_capacity_and_header_size),
 		T(test_attach_waits_for_a_magic_published_late),
+		T(test_attach_waits_for_a_creator_that_has_not_sized_the_segment_yet),
 		T(test_create_with_another_capacity_is_eexist),
 		T(test_create_refuses_bad_capacity_and_policy_with_einval),
 		T(test_attach_refuses_a_segment_too_small_for_a_header),

@@ -1,0 +1,70 @@
+/* eval: evaluates vector and range selectors over a merged fan-out answer
+ * and writes the Prometheus API JSON of the result.
+ *
+ * Semantics (Prometheus 3):
+ *  - instant vector selector at t: for each series the latest sample with a
+ *    timestamp in (t - offset - lookback, t - offset]; no value when that
+ *    sample is the stale marker. The output sample carries t.
+ *  - range selector [r] at t: every sample in (t - offset - r, t - offset],
+ *    stale markers left out, with their own timestamps.
+ *  - range query: the instant vector selector at start, start + step, ...,
+ *    up to end.
+ *  Series without any output sample are left out. Results are sorted by
+ *  their label sets (labels compared in name order, as labels.Compare).
+ *
+ * This is not PromQL: the real engine comes later (common/promql).
+ */
+#ifndef MCS_APISERVER_EVAL_H
+#define MCS_APISERVER_EVAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "apiserver/fanout.h"
+#include "apiserver/json.h"
+
+#define EVAL_STALE_NAN_BITS 0x7ff0000000000002ULL
+
+/* 1 when v is Prometheus' stale marker (that exact NaN bit pattern). */
+int eval_is_stale(double v);
+
+/* Compares two series keys as Prometheus compares label sets: label by
+ * label in name order (__name__ in its sorted place), name then value,
+ * bytewise; a prefix sorts first. Returns <0, 0, >0. */
+int eval_key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
+
+/* Returns a malloc'd array of res->nseries indices in label order (the
+ * caller frees it), or NULL when out of memory (or no series). */
+uint32_t *eval_order(const struct fanout_result *res);
+
+/* Writes the labels of a key as a JSON object, in name order. */
+void eval_write_labels(struct json_w *w, const uint8_t *key, size_t len);
+
+/* Index of the last point with ts <= hi that is also > lo, or -1. */
+long eval_latest(const struct rec_point *pts, uint32_t n, int64_t lo, int64_t hi);
+
+/* Writes the "result" array of an instant vector selector at t. Returns
+ * the number of series written. */
+size_t eval_write_vector(struct json_w *w, const struct fanout_result *res, const uint32_t *order,
+			 int64_t t, int64_t offset, int64_t lookback);
+
+/* Writes the "result" array of a range selector [range] at t. */
+size_t eval_write_range(struct json_w *w, const struct fanout_result *res, const uint32_t *order,
+			int64_t t, int64_t offset, int64_t range);
+
+/* Writes the "result" array of a range query of an instant vector selector
+ * over start..end by step (step > 0, end >= start). */
+size_t eval_write_steps(struct json_w *w, const struct fanout_result *res, const uint32_t *order,
+			int64_t start, int64_t end, int64_t step, int64_t offset, int64_t lookback);
+
+/* Writes the "result" array of a range query of a number: one series with
+ * no labels and the number at every step. */
+void eval_write_scalar_steps(struct json_w *w, double v, int64_t start, int64_t end, int64_t step);
+
+/* Writes an array of label-set objects (/api/v1/series). */
+void eval_write_series_list(struct json_w *w, const struct fanout_result *res, const uint32_t *order);
+
+/* Writes the strings of res as a JSON array (labels, label values). */
+void eval_write_strings(struct json_w *w, const struct fanout_result *res);
+
+#endif

@@ -1,0 +1,179 @@
+"""End-to-end import benchmark: samples/s from the text import endpoint to
+queryable, mcs (1 and 2 collectors) against VictoriaMetrics' own
+/api/v1/import/prometheus on the same payload in the same run.
+
+The payload: node_exporter-like series (SERIES series, BODIES bodies, each
+body one timestamp for every series). Both systems get the same bodies from
+the same number of concurrent keep-alive clients. The clock stops when every
+push was acknowledged and the last body's samples answer a query.
+
+Prints one line per system and the ratio mcs/VictoriaMetrics.
+"""
+import http.client
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integration"))
+from harness import Mcs, free_port  # noqa: E402
+
+SERIES = int(os.environ.get("BENCH_SERIES", "20000"))
+BODIES = int(os.environ.get("BENCH_BODIES", "100"))
+CLIENTS = int(os.environ.get("BENCH_CLIENTS", "4"))
+MODES = ["cpu_seconds_total", "memory_bytes", "network_receive_bytes_total", "disk_read_bytes_total"]
+
+
+def make_bodies(base_ms):
+    bodies = []
+    for b in range(BODIES):
+        ts = base_ms + b * 15000
+        out = []
+        for s in range(SERIES):
+            fam = MODES[s % len(MODES)]
+            v = (s * 7 + b * 13) % 100000 / 10.0
+            out.append('node_%s{instance="host%03d:9100",job="node",cpu="%d",mode="m%d"} %s %d\n'
+                       % (fam, s // 200, s % 16, s % 200 // 16, v, ts))
+        bodies.append("".join(out).encode())
+    return bodies
+
+
+def push_all(port, path, bodies):
+    errors = []
+    idx = {"next": 0}
+    lock = threading.Lock()
+
+    def worker():
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        while True:
+            with lock:
+                i = idx["next"]
+                idx["next"] += 1
+            if i >= len(bodies):
+                break
+            for _ in range(100):
+                try:
+                    c.request("POST", path, body=bodies[i])
+                    r = c.getresponse()
+                    r.read()
+                    if r.status in (200, 204):
+                        break
+                    time.sleep(0.05)
+                except OSError:
+                    c.close()
+                    c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+            else:
+                errors.append(i)
+        c.close()
+
+    ts = [threading.Thread(target=worker) for _ in range(CLIENTS)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return errors
+
+
+def query_count(port, q, t):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    c.request("GET", "/api/v1/query?" + urllib.parse.urlencode({"query": q, "time": "%.3f" % t}))
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    if r.status != 200:
+        return -1
+    js = json.loads(data)
+    return len(js["data"]["result"])
+
+
+def wait_visible(port, last_ts_ms, deadline_s=120):
+    # The last body's samples: every series has a sample at exactly last_ts.
+    q = 'node_cpu_seconds_total{job="node"}'
+    t_end = time.time() + deadline_s
+    want = len([s for s in range(SERIES) if s % len(MODES) == 0])
+    while time.time() < t_end:
+        n = query_count(port, q, last_ts_ms / 1000.0)
+        if n >= want:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def bench_mcs(bodies, base_ms, collectors):
+    m = Mcs(collectors=collectors, aggregators=2, alerters=1, apiservers=1,
+            config={"self_scrape": {"enabled": False, "node": False}, "rings": {"sample_bytes": 67108864}})
+    try:
+        m.start()
+        t0 = time.time()
+        errs = push_all(m.push_port, "/api/v1/import/prometheus", bodies)
+        ok = wait_visible(m.api_port, base_ms + (BODIES - 1) * 15000)
+        dt = time.time() - t0
+        if errs or not ok:
+            print("mcs: push errors %s visible %s" % (errs[:5], ok))
+        return dt
+    finally:
+        m.cleanup()
+
+
+def bench_vm(bodies, base_ms):
+    vm = shutil.which("victoria-metrics")
+    if not vm:
+        return None
+    d = tempfile.mkdtemp(prefix="vm-bench-")
+    port = free_port()
+    p = subprocess.Popen([vm, "-storageDataPath", d, "-httpListenAddr", "127.0.0.1:%d" % port,
+                          "-retentionPeriod", "100y", "-search.latencyOffset", "0s",
+                          "-search.disableCache"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                c.request("GET", "/health")
+                if c.getresponse().status == 200:
+                    break
+            except OSError:
+                time.sleep(0.05)
+        t0 = time.time()
+        errs = push_all(port, "/api/v1/import/prometheus", bodies)
+        ok = wait_visible(port, base_ms + (BODIES - 1) * 15000)
+        dt = time.time() - t0
+        if errs or not ok:
+            print("victoria-metrics: push errors %s visible %s" % (errs[:5], ok))
+        return dt
+    finally:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def main():
+    base_ms = (int(time.time()) - 7200) * 1000
+    base_ms -= base_ms % 15000
+    bodies = make_bodies(base_ms)
+    n = SERIES * BODIES
+    print("import benchmark: %d series x %d bodies = %d samples, %d clients, %.1f MB of text"
+          % (SERIES, BODIES, n, CLIENTS, sum(len(b) for b in bodies) / 1e6))
+    vm = bench_vm(bodies, base_ms)
+    res = {}
+    for coll in (1, 2):
+        res[coll] = bench_mcs(bodies, base_ms, coll)
+    if vm:
+        print("victoria-metrics          : %10.0f samples/s (%.2fs)" % (n / vm, vm))
+    for coll, dt in res.items():
+        line = "mcs, %d collector(s)      : %10.0f samples/s (%.2fs)" % (coll, n / dt, dt)
+        if vm:
+            line += "   ratio mcs/VictoriaMetrics = %.2f" % (vm / dt)
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
