@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "alerter/engine.h"
 #include "common/alerts.h"
@@ -39,8 +40,10 @@ struct main_ctx {
 	struct ring *rings;        /* one per aggregator, consumer side */
 	uint32_t nrings;
 	uint64_t corrupt;          /* records that failed to decode */
-	uint64_t evals_reported;   /* engine counters already added to the slot */
-	uint64_t samples_reported;
+	uint64_t evals_reported;   /* counters already added to the slot, which */
+	uint64_t samples_reported; /* outlives this process: only deltas are added */
+	uint64_t corrupt_reported;
+	uint64_t overflows_reported;
 };
 
 /* Decodes one REC_SAMPLES record and feeds its samples to the engine.
@@ -55,8 +58,7 @@ static void main_record(struct main_ctx *m, const struct ring_rec *rec, int64_t 
 		return;
 	}
 	while ((rc = rec_samples_next(&it, &s)) == 1)
-		if (engine_sample(&m->eng, s.key, s.key_len, s.ts_ms, s.value, now_ms) == -EPROTO)
-			m->corrupt++;
+		engine_sample(&m->eng, s.key, s.key_len, s.ts_ms, s.value, now_ms); /* bad keys: eng.bad_keys */
 	if (rc < 0)
 		m->corrupt++;
 }
@@ -88,8 +90,13 @@ static void main_counters(struct main_ctx *m)
 	m->evals_reported = m->eng.evals;
 	ctl_add(s, CTL_C_SAMPLES_IN, m->eng.samples - m->samples_reported);
 	m->samples_reported = m->eng.samples;
-	ctl_set(s, CTL_C_RECORDS_CORRUPT, m->corrupt);
-	ctl_set(s, CTL_C_ALERT_DROPS, m->eng.overflows);
+	uint64_t corrupt = m->corrupt + m->eng.bad_keys;
+	ctl_add(s, CTL_C_RECORDS_CORRUPT, corrupt - m->corrupt_reported);
+	m->corrupt_reported = corrupt;
+	/* In an alerter's slot, alert_drops counts alerts the table could not
+	 * hold (the aggregators count ring drops in theirs). */
+	ctl_add(s, CTL_C_ALERT_DROPS, m->eng.overflows - m->overflows_reported);
+	m->overflows_reported = m->eng.overflows;
 	ctl_set(s, CTL_C_ALERTS_FIRING, engine_count(&m->eng, ALERTS_FIRING));
 	ctl_set(s, CTL_C_ALERTS_PENDING, engine_count(&m->eng, ALERTS_PENDING));
 }
@@ -177,13 +184,12 @@ static void main_loop(struct main_ctx *m)
 		if (nwait > 0)
 			ring_wait_any(ptrs, nwait, (int)wait);
 		else if (wait > 0)
-			ring_wait_data(NULL, 0), (void)0;
+			usleep((useconds_t)wait * 1000u); /* no aggregators: only the timer */
 		now = segment_now_real_ms();
 		for (uint32_t j = 0; j < m->nrings; j++) {
-			if (ring_available(&m->rings[j]) == 0)
-				continue;
-			main_drain_ring(m, &m->rings[j], MAIN_BATCH, now);
 			ring_heartbeat(&m->rings[j]);
+			if (ring_available(&m->rings[j]) != 0)
+				main_drain_ring(m, &m->rings[j], MAIN_BATCH, now);
 		}
 		if (now >= next_tick) {
 			engine_tick(&m->eng, now);

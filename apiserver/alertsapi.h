@@ -21,6 +21,7 @@
 #include "common/alerts.h"
 
 struct evbuffer;
+struct json_w;
 
 enum alertsapi_shape {
 	ALERTSAPI_PROMETHEUS = 0,
@@ -49,7 +50,7 @@ size_t alertsapi_render(struct alertsapi *a, enum alertsapi_shape shape, struct 
 /* Writes one entry as `shape` (tests and alertsapi_render). first: no
  * leading comma. Returns 1 when written, 0 when not listed (inactive or
  * resolved). */
-int alertsapi_write_entry(struct evbuffer *out, const struct alerts_entry *e,
+int alertsapi_write_entry(struct json_w *w, const struct alerts_entry *e,
 			  enum alertsapi_shape shape, int first);
 
 #endif

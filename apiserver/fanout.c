@@ -11,6 +11,7 @@
 #include "apiserver/fanout.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -415,6 +416,10 @@ int fanout_query(struct fanout *f, struct rec_query *q, int64_t timeout_ms, stru
 	free(enc);
 	while (ndone < f->m) {
 		stage_beat(f->st);
+		if (stage_stop_requested) {
+			rc = -ECANCELED;
+			break;
+		}
 		uint64_t now = segment_now_mono_ms();
 		if (now >= deadline) {
 			rc = -ETIMEDOUT;

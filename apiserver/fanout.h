@@ -88,7 +88,8 @@ void fanout_fini(struct fanout *f);
  * ring stayed full or some aggregator did not finish in time; -EREMOTEIO
  * when an aggregator answered with an error (res->status and res->msg say
  * which); -E2BIG when the answer exceeds res->max_points or the query does
- * not fit a query ring; -EINVAL for too many matchers or sets; -ENOMEM. */
+ * not fit a query ring; -EINVAL for too many matchers or sets; -ECANCELED
+ * when the process was asked to stop while waiting; -ENOMEM. */
 int fanout_query(struct fanout *f, struct rec_query *q, int64_t timeout_ms, struct fanout_result *res);
 
 /* Resets res to empty, keeping max_points and its allocations. */

@@ -113,12 +113,34 @@ void httpd_error(struct evhttp_request *req, int code, const char *type, const c
 	httpd_reply(req, code, "application/json", out, n);
 }
 
+/* Parses a query string into params. libevent decodes the values but not
+ * the keys, and clients send "match%5B%5D": decode the keys too. */
+static int httpd_parse_into(const char *q, struct evkeyvalq *params)
+{
+	struct evkeyvalq raw;
+	TAILQ_INIT(&raw);
+	if (evhttp_parse_query_str(q, &raw) != 0)
+		return -EINVAL;
+	struct evkeyval *kv;
+	TAILQ_FOREACH(kv, &raw, next) {
+		char *key = evhttp_uridecode(kv->key, 1, NULL);
+		if (!key) {
+			evhttp_clear_headers(&raw);
+			return -ENOMEM;
+		}
+		evhttp_add_header(params, key, kv->value);
+		free(key);
+	}
+	evhttp_clear_headers(&raw);
+	return 0;
+}
+
 int httpd_params(struct evhttp_request *req, struct evkeyvalq *params)
 {
 	TAILQ_INIT(params);
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
-	if (q && *q && evhttp_parse_query_str(q, params) != 0)
+	if (q && *q && httpd_parse_into(q, params) != 0)
 		return -EINVAL;
 	if (evhttp_request_get_command(req) == EVHTTP_REQ_POST) {
 		const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
@@ -130,16 +152,10 @@ int httpd_params(struct evhttp_request *req, struct evkeyvalq *params)
 				return -ENOMEM;
 			evbuffer_copyout(in, body, len);
 			body[len] = '\0';
-			struct evkeyvalq form;
-			TAILQ_INIT(&form);
-			int rc = evhttp_parse_query_str(body, &form);
+			int rc = httpd_parse_into(body, params);
 			free(body);
 			if (rc != 0)
-				return -EINVAL;
-			struct evkeyval *kv;
-			TAILQ_FOREACH(kv, &form, next)
-				evhttp_add_header(params, kv->key, kv->value);
-			evhttp_clear_headers(&form);
+				return rc;
 		}
 	}
 	return 0;

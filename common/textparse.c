@@ -1053,6 +1053,13 @@ static int textparse_sample_line(struct textparse_state *st, const char *p, cons
 	s.line = st->lineno;
 	st->scratch_len = 0;
 
+	if (prom && p < eol && TEXTPARSE_IS(*p, TEXTPARSE_C_BLANK)) {
+		/* promlex allows blanks between the name and the '{'. */
+		const char *q = p;
+		textparse_skip_blanks(q, eol);
+		if (q < eol && *q == '{')
+			p = q;
+	}
 	if (p < eol && *p == '{') {
 		rc = textparse_labels(st, &p, eol, st->labels, &s.nlabels);
 		if (rc < 0)

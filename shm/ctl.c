@@ -67,8 +67,12 @@ static int ctl_check(const struct ctl_header *h, size_t size)
 	if (h->version != CTL_VERSION || size != sizeof(struct ctl_header))
 		return -EPROTO;
 	uint32_t total = 0;
-	for (int i = 0; i < CTL_STAGES; i++)
+	for (int i = 0; i < CTL_STAGES; i++) {
+		/* Per stage first: a damaged count must not wrap the sum. */
+		if (h->n_stage[i] > CTL_MAX_SLOTS)
+			return -EPROTO;
 		total += h->n_stage[i];
+	}
 	if (total != h->nslots || total > CTL_MAX_SLOTS)
 		return -EPROTO;
 	return 0;
@@ -82,8 +86,11 @@ int ctl_create(struct ctl *c, const char *instance, const struct ctl_shape *shap
 	if (rc != 0)
 		return rc;
 	uint32_t total = 0;
-	for (int i = 0; i < CTL_STAGES; i++)
+	for (int i = 0; i < CTL_STAGES; i++) {
+		if (shape->n_stage[i] > CTL_MAX_SLOTS)
+			return -EINVAL; /* and the sum cannot wrap */
 		total += shape->n_stage[i];
+	}
 	if (total > CTL_MAX_SLOTS)
 		return -EINVAL;
 	rc = segment_open(&c->seg, name, sizeof(struct ctl_header));

@@ -58,6 +58,7 @@
 #define LAUNCH_KILL_GRACE_MS    1000u  /* after SIGKILL, wait this long for the reap */
 #define LAUNCH_ONLY_STOP_MS     8000u  /* --only: SIGTERM to SIGKILL */
 #define LAUNCH_STALE_WAIT_MS    5000u  /* wait for stages of a dead launcher to go */
+#define LAUNCH_FRESH_BEAT_MS    3000u  /* a heartbeat younger than this: alive */
 
 /* Stop phases, in data flow order: producers of new data first, so each
  * later phase finds its input rings complete and can drain them. */
@@ -404,6 +405,23 @@ static void launch_shape(const struct config *cfg, struct ctl_shape *shape)
 	shape->query_ring_bytes = cfg->query_ring_bytes;
 }
 
+/* 1 when the slot's process looks alive: its pid exists (and is an mcs
+ * program), or, for a pid we cannot see (another container without a
+ * shared pid namespace), its heartbeat is fresh and it has not exited.
+ * CLOCK_MONOTONIC is one clock for the whole machine, so heartbeats
+ * compare across containers. */
+static int launch_slot_live(struct ctl_slot *s, pid_t me)
+{
+	pid_t p = (pid_t)atomic_load(&s->pid);
+	if (!p || p == me)
+		return 0;
+	if (proc_is_mcs(p))
+		return 1;
+	uint64_t beat = atomic_load(&s->heartbeat_ms), now = segment_now_mono_ms();
+	return atomic_load(&s->state) != CTL_STATE_EXITED && beat && now >= beat &&
+	       now - beat < LAUNCH_FRESH_BEAT_MS;
+}
+
 /* Finds a live process recorded in the control block that is not us: the
  * launcher first, then (only_slot == NULL) any stage, or only that slot.
  * Returns its pid and describes it in what[], or 0. */
@@ -420,7 +438,7 @@ static pid_t launch_find_owner(struct ctl_header *h, struct ctl_slot *only_slot,
 		if (only_slot && s != only_slot)
 			continue;
 		pid_t p = (pid_t)atomic_load(&s->pid);
-		if (p && p != me && proc_is_mcs(p)) {
+		if (launch_slot_live(s, me)) {
 			snprintf(what, len, "%s[%u] pid %d", ctl_stage_name(s->stage), s->index, (int)p);
 			return p;
 		}
@@ -552,12 +570,17 @@ static int launch_rings_setup(struct launch *l)
 			return rc;
 		}
 		l->nrings = i + 1;
-		/* Release what processes of a previous run held. */
+		/* Release what processes of a previous run held. With --only,
+		 * only our own side: a peer in another container may be alive in
+		 * a pid namespace we cannot see. */
 		struct ring_header *rh = l->rings[i].hdr;
+		const struct launch_child *me = &l->children[0];
+		int mine_p = !l->only || (sp.producer_stage == me->stage && sp.producer_index == me->index);
+		int mine_c = !l->only || (sp.consumer_stage == me->stage && sp.consumer_index == me->index);
 		pid_t pp = (pid_t)atomic_load(&rh->producer_pid), cp = (pid_t)atomic_load(&rh->consumer_pid);
-		if (pp && !proc_alive(pp))
+		if (mine_p && pp && !proc_alive(pp))
 			proc_release_rings(&l->rings[i], 1, pp);
-		if (cp && !proc_alive(cp))
+		if (mine_c && cp && !proc_alive(cp))
 			proc_release_rings(&l->rings[i], 1, cp);
 	}
 	return 0;
@@ -826,8 +849,11 @@ static void launch_enter_phase(struct launch *l, enum launch_phase p, uint64_t n
 /* Starts the orderly stop: no more restarts, shutdown flag for the stages. */
 static void launch_begin_stop(struct launch *l, uint64_t now, const char *why)
 {
-	log_info("%s: stopping the instance in order (collectors and apiservers, then aggregators, then alerters)",
-		 why);
+	if (l->only)
+		log_info("%s: stopping %s", why, l->children[0].name);
+	else
+		log_info("%s: stopping the instance in order (collectors and apiservers, then aggregators, "
+			 "then alerters)", why);
 	atomic_store(&l->ctl.hdr->shutdown, 1);
 	for (uint32_t i = 0; i < l->nchildren; i++)
 		l->children[i].restart_pending = 0;

@@ -5,7 +5,8 @@
  *   mcs-ringctl [--instance NAME] peek RING [--count N] [--json]
  *
  * list: for every ring of the instance's shape, its fill, positions,
- * throughput (the counters sampled twice, 500 ms apart), producer and
+ * throughput (the counters sampled twice, 500 ms apart by default:
+ * --interval), producer and
  * consumer pids and whether they are alive, and its drop/full-wait/corrupt
  * counters; then the stage slots (pid, alive, restarts, heartbeat age,
  * ready). peek: decodes the next records after read_pos without consuming
@@ -40,6 +41,7 @@ struct ringctl_opts {
 	const char *command;      /* "list" or "peek" */
 	const char *ring;         /* peek: short name */
 	long count;               /* peek: records */
+	long interval_ms;         /* list: span between the counter samples, 0 = no rates */
 	int json;
 };
 
@@ -54,10 +56,12 @@ struct ringctl_snap {
 static void ringctl_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: mcs-ringctl [--instance NAME] list [--json]\n"
+		"usage: mcs-ringctl [--instance NAME] list [--json] [--interval MS]\n"
 		"       mcs-ringctl [--instance NAME] peek RING [--count N] [--json]\n"
 		"  list   every ring (fill, positions, rates, pids, drops) and every stage slot\n"
 		"  peek   decode the next N records (default 10) of RING (e.g. c0-a1) without consuming\n"
+		"  --interval MS  list: span between the two counter samples behind the rates\n"
+		"                 (default 500; 0 skips the rates)\n"
 		"The instance defaults to \"default\".\n");
 }
 
@@ -68,14 +72,16 @@ static int ringctl_parse_args(struct ringctl_opts *o, int argc, char **argv)
 		{"instance", required_argument, NULL, 'i'},
 		{"json", no_argument, NULL, 'j'},
 		{"count", required_argument, NULL, 'n'},
+		{"interval", required_argument, NULL, 't'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	memset(o, 0, sizeof(*o));
 	o->instance = "default";
 	o->count = 10;
+	o->interval_ms = RINGCTL_SAMPLE_MS;
 	int c;
-	while ((c = getopt_long(argc, argv, "i:jn:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "i:jn:t:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'i':
 			o->instance = optarg;
@@ -88,6 +94,15 @@ static int ringctl_parse_args(struct ringctl_opts *o, int argc, char **argv)
 			o->count = strtol(optarg, &end, 10);
 			if (*end || end == optarg || o->count < 1 || o->count > 100000) {
 				fprintf(stderr, "mcs-ringctl: --count must be an integer in [1, 100000]\n");
+				return -EINVAL;
+			}
+			break;
+		}
+		case 't': {
+			char *end;
+			o->interval_ms = strtol(optarg, &end, 10);
+			if (*end || end == optarg || o->interval_ms < 0 || o->interval_ms > 60000) {
+				fprintf(stderr, "mcs-ringctl: --interval must be milliseconds in [0, 60000]\n");
 				return -EINVAL;
 			}
 			break;
@@ -219,7 +234,8 @@ static int ringctl_list(const struct ringctl_opts *o)
 			ringctl_snap(&rings[i], &s0[i]);
 		}
 	}
-	usleep(RINGCTL_SAMPLE_MS * 1000);
+	if (o->interval_ms > 0)
+		usleep((useconds_t)o->interval_ms * 1000);
 	for (uint32_t i = 0; i < n; i++)
 		if (present[i])
 			ringctl_snap(&rings[i], &s1[i]);
@@ -252,8 +268,13 @@ static int ringctl_list(const struct ringctl_opts *o)
 			cJSON_AddNumberToObject(r, "fill_pct", (double)fill * 100.0 / (double)rings[i].capacity);
 			cJSON_AddNumberToObject(r, "write_pos", (double)b->write_pos);
 			cJSON_AddNumberToObject(r, "read_pos", (double)b->read_pos);
-			cJSON_AddNumberToObject(r, "records_per_s", ringctl_rate(a->records_in, b->records_in, dt));
-			cJSON_AddNumberToObject(r, "bytes_per_s", ringctl_rate(a->bytes_in, b->bytes_in, dt));
+			if (o->interval_ms > 0) {
+				cJSON_AddNumberToObject(r, "records_per_s", ringctl_rate(a->records_in, b->records_in, dt));
+				cJSON_AddNumberToObject(r, "bytes_per_s", ringctl_rate(a->bytes_in, b->bytes_in, dt));
+			} else {
+				cJSON_AddNullToObject(r, "records_per_s");
+				cJSON_AddNullToObject(r, "bytes_per_s");
+			}
 			cJSON_AddNumberToObject(r, "records_in", (double)b->records_in);
 			cJSON_AddNumberToObject(r, "producer_pid", b->producer_pid);
 			cJSON_AddBoolToObject(r, "producer_alive", proc_alive((pid_t)b->producer_pid));
@@ -299,7 +320,7 @@ static int ringctl_list(const struct ringctl_opts *o)
 	       "WRITE_POS", "READ_POS", "REC/S", "BYTES/S", "PRODUCER", "CONSUMER", "DROPS", "FULLWAIT", "CORRUPT");
 	for (uint32_t i = 0; i < n; i++) {
 		struct proc_ring_spec sp;
-		char cap[16], fillb[16], bps[16], pp[24], cp[24];
+		char cap[16], fillb[16], rps[24], bps[16], pp[24], cp[24];
 		proc_ring_spec(h, i, &sp);
 		if (!present[i]) {
 			printf("%-10s (absent: not created yet)\n", sp.name);
@@ -307,12 +328,17 @@ static int ringctl_list(const struct ringctl_opts *o)
 		}
 		const struct ringctl_snap *a = &s0[i], *b = &s1[i];
 		uint64_t fill = b->write_pos - b->read_pos, dt = b->t_ms - a->t_ms;
-		printf("%-10s %7s %8s %5.1f%% %14llu %14llu %9.0f %9s %-12s %-12s %8llu %8llu %7llu\n", sp.name,
+		snprintf(rps, sizeof(rps), "%.0f", ringctl_rate(a->records_in, b->records_in, dt));
+		ringctl_bytes(bps, sizeof(bps), ringctl_rate(a->bytes_in, b->bytes_in, dt));
+		if (o->interval_ms == 0) {
+			snprintf(rps, sizeof(rps), "-");
+			snprintf(bps, sizeof(bps), "-");
+		}
+		printf("%-10s %7s %8s %5.1f%% %14llu %14llu %9s %9s %-12s %-12s %8llu %8llu %7llu\n", sp.name,
 		       ringctl_bytes(cap, sizeof(cap), (double)rings[i].capacity),
 		       ringctl_bytes(fillb, sizeof(fillb), (double)fill),
 		       (double)fill * 100.0 / (double)rings[i].capacity, (unsigned long long)b->write_pos,
-		       (unsigned long long)b->read_pos, ringctl_rate(a->records_in, b->records_in, dt),
-		       ringctl_bytes(bps, sizeof(bps), ringctl_rate(a->bytes_in, b->bytes_in, dt)),
+		       (unsigned long long)b->read_pos, rps, bps,
 		       ringctl_pid_text(pp, sizeof(pp), b->producer_pid),
 		       ringctl_pid_text(cp, sizeof(cp), b->consumer_pid), (unsigned long long)b->drops,
 		       (unsigned long long)b->full_waits, (unsigned long long)b->corrupt);

@@ -47,21 +47,25 @@ echo "ring stress: $count records of $min..$max bytes, batch $batch, $kills cons
 t0=$(date +%s.%N)
 "$tool" produce "$name" "$count" "${opts[@]}" >"$work/producer.log" 2>&1 &
 prod_pid=$!
-"$tool" consume "$name" "$count" "$state" "${opts[@]}" >"$work/consumer.0.log" 2>&1 &
+"$tool" consume "$name" "$count" "$state" "${opts[@]}" -d 2 >"$work/consumer.0.log" 2>&1 &
 cons_pid=$!
 
 for k in $(seq 1 $kills); do
 	target=$((count * k / (kills + 1)))
 	# The killer waits until the consumer processed `target` records and
-	# holds a partly processed batch, then sends SIGKILL.
-	"$tool" kill "$state" "$cons_pid" "$target" || fail "consumer exited before kill $k"
+	# holds a partly processed batch (kills 1 and 3: the ring redelivers
+	# records the consumer had not processed), or a processed batch it has
+	# not released yet (kill 2: the ring redelivers records the consumer
+	# must drop as duplicates), then sends SIGKILL.
+	mode=batch; [ "$k" -eq 2 ] && mode=held
+	"$tool" kill "$state" "$cons_pid" "$target" $mode || fail "consumer exited before kill $k"
 	{ wait "$cons_pid"; } 2>/dev/null
 	rc=$?
 	[ $rc -eq 137 ] || fail "consumer ended with $rc, not by SIGKILL, at kill $k"
 	read -r last taken dups redelivered restarts done < <("$tool" state "$state")
 	[ "$last" -lt "$count" ] || fail "kill $k came after the end"
-	echo "  kill $k: consumer SIGKILLed after $last processed, $taken taken records"
-	"$tool" consume "$name" "$count" "$state" "${opts[@]}" >"$work/consumer.$k.log" 2>&1 &
+	echo "  kill $k ($mode): consumer SIGKILLed after $last processed, $taken taken records"
+	"$tool" consume "$name" "$count" "$state" "${opts[@]}" -d 2 >"$work/consumer.$k.log" 2>&1 &
 	cons_pid=$!
 done
 
@@ -77,6 +81,7 @@ read -r last taken dups redelivered restarts done < <("$tool" state "$state")
 [ "$restarts" -eq "$kills" ] || fail "consumer saw $restarts restarts, expected $kills"
 [ "$redelivered" -le $((kills * batch)) ] || fail "$redelivered records redelivered: more than one batch per restart"
 [ "$dups" -le "$redelivered" ] || fail "more duplicates ($dups) than redelivered records ($redelivered)"
+[ "$dups" -gt 0 ] || fail "the kill after persisting replayed no duplicates"
 stat=$("$tool" stat "$name") || fail "cannot read the ring counters"
 echo "  ring: $stat"
 eval "$(echo "$stat" | tr ' ' '\n' | grep -E '^[a-z_]+=[0-9]+$' | sed 's/^/r_/')"

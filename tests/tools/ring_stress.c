@@ -5,13 +5,19 @@
  *   ring_stress consume NAME COUNT STATEFILE [options]
  *   ring_stress state STATEFILE          prints "last taken dups redelivered restarts done"
  *   ring_stress stat NAME                prints the ring's counters and positions
- *   ring_stress kill STATEFILE PID AT    SIGKILLs PID once it processed AT records
- *                                        and holds a partly processed batch
+ *   ring_stress kill STATEFILE PID AT [held]
+ *                                        SIGKILLs PID once it processed AT records
+ *                                        and holds a partly processed batch, or
+ *                                        with "held" a processed, unreleased one
  *
  *   options: -c CAPACITY  ring bytes (default 1 MiB; produce creates the ring)
  *            -m MIN -M MAX  payload sizes (default 16..4096; MIN >= 16)
  *            -b BATCH     records per publish / per release (default 256)
  *            -s SEED      size sequence seed (default 1)
+ *            -d MS        consumer: every 1024th batch, wait MS ms between
+ *                         persisting and releasing (a slow "fsync"), so
+ *                         that a kill can land there and replay a batch the
+ *                         consumer already processed (duplicates)
  *
  * Record i (seq = i) has a length drawn from seq and SEED, and carries
  * {u64 seq, u64 XXH3(content, seed = seq), content}, where the content is a
@@ -51,6 +57,7 @@ struct stress_opts {
 	uint32_t min_len;
 	uint32_t max_len;
 	uint32_t batch;
+	uint32_t hold_ms;
 	uint64_t seed;
 };
 
@@ -64,6 +71,7 @@ struct stress_state {
 	uint64_t redelivered; /* taken records handed out again after restarts, in total */
 	uint64_t restarts;    /* consumer starts after the first */
 	uint64_t done;        /* 1 once COUNT records were processed */
+	uint64_t holding;     /* 1 between persisting a batch and releasing it (-d) */
 };
 
 static double stress_now(void)
@@ -234,6 +242,7 @@ static int stress_consume(const char *name, uint64_t count, const char *state_pa
 	 * were handed out but not processed: redelivered, not duplicates. */
 	uint64_t next = UINT64_MAX, verified = 0;
 	size_t wal_off = 0;
+	uint64_t batches = 0;
 	double t0 = stress_now();
 	int status = 0;
 	/* Runs until COUNT records are processed and nothing is left unreleased
@@ -312,7 +321,12 @@ static int stress_consume(const char *name, uint64_t count, const char *state_pa
 		if (st->last >= count)
 			st->done = 1;
 		atomic_thread_fence(memory_order_release);
+		if (o->hold_ms && ++batches % 1024 == 0) {
+			st->holding = 1;
+			usleep(o->hold_ms * 1000u);
+		}
 		ring_release(&r);
+		st->holding = 0;
 	}
 	double dt = stress_now() - t0;
 	printf("consumed %" PRIu64 " new records in %.2f s: %.2f M records/s; in total %" PRIu64
@@ -327,7 +341,7 @@ out:
 
 static int stress_usage(void)
 {
-	fprintf(stderr, "usage: ring_stress produce NAME COUNT [-c CAP] [-m MIN] [-M MAX] [-b BATCH] [-s SEED]\n"
+	fprintf(stderr, "usage: ring_stress produce NAME COUNT [-c CAP] [-m MIN] [-M MAX] [-b BATCH] [-s SEED] [-d MS]\n"
 			"       ring_stress consume NAME COUNT STATEFILE [same options]\n"
 			"       ring_stress state STATEFILE\n");
 	return 2;
@@ -355,14 +369,16 @@ int main(int argc, char **argv)
 			return 2;
 		pid_t pid = (pid_t)strtol(argv[3], NULL, 0);
 		uint64_t at = strtoull(argv[4], NULL, 0);
+		int held = argc >= 6 && strcmp(argv[5], "held") == 0;
 		double deadline = 0;
 		for (uint64_t spins = 0;; spins++) {
 			uint64_t last = __atomic_load_n(&st->last, __ATOMIC_RELAXED);
 			uint64_t taken = __atomic_load_n(&st->taken, __ATOMIC_RELAXED);
+			uint64_t holding = __atomic_load_n(&st->holding, __ATOMIC_RELAXED);
 			if (last >= at) {
 				if (deadline == 0)
 					deadline = stress_now() + 5;
-				if (taken > last || stress_now() > deadline)
+				if ((held ? holding != 0 : taken > last) || stress_now() > deadline)
 					break;
 			} else if (spins % 1024 == 0) {
 				if (kill(pid, 0) != 0)
@@ -410,12 +426,13 @@ int main(int argc, char **argv)
 	struct stress_opts o = {.capacity = 1u << 20, .min_len = 16, .max_len = 4096, .batch = 256, .seed = 1};
 	optind = argi;
 	int c;
-	while ((c = getopt(argc, argv, "c:m:M:b:s:")) != -1) {
+	while ((c = getopt(argc, argv, "c:m:M:b:s:d:")) != -1) {
 		switch (c) {
 		case 'c': o.capacity = strtoull(optarg, NULL, 0); break;
 		case 'm': o.min_len = (uint32_t)strtoul(optarg, NULL, 0); break;
 		case 'M': o.max_len = (uint32_t)strtoul(optarg, NULL, 0); break;
 		case 'b': o.batch = (uint32_t)strtoul(optarg, NULL, 0); break;
+		case 'd': o.hold_ms = (uint32_t)strtoul(optarg, NULL, 0); break;
 		case 's': o.seed = strtoull(optarg, NULL, 0); break;
 		default: return stress_usage();
 		}
