@@ -77,6 +77,7 @@ static void alertsapi_annotations(struct json_w *w, const char *text, size_t cap
 	json_lit(w, "{}");
 }
 
+/* Writes ms as a quoted RFC 3339 string. */
 static void alertsapi_time(struct json_w *w, int64_t ms)
 {
 	char buf[64];
@@ -106,7 +107,7 @@ int alertsapi_write_entry(struct json_w *w, const struct alerts_entry *e,
 	}
 	json_lit(w, "\"labels\":");
 	if (klen && alertsapi_key_ok(e->labels, klen))
-		eval_write_labels(w, e->labels, klen);
+		eval_write_labels(w, e->labels, klen, 0); /* __name__ is "ALERTS" */
 	else
 		json_lit(w, "{}");
 	json_lit(w, ",\"annotations\":");

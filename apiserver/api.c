@@ -165,6 +165,7 @@ static void api_send(struct evhttp_request *req, int code, const char *ctype, st
 	evhttp_send_reply(req, code, code == 200 ? "OK" : code == 503 ? "Service Unavailable" : "Status", body);
 }
 
+/* Replies `code` with a plain-text body. */
 static void api_text(struct evhttp_request *req, int code, const char *text)
 {
 	httpd_reply(req, code, "text/plain; charset=utf-8", text, strlen(text));
@@ -236,6 +237,8 @@ static void api_begin(struct json_w *w)
 	json_lit(w, "{\"status\":\"success\",\"data\":");
 }
 
+/* Closes the success object, flushes w into b and sends b with 200. The
+ * caller still owns (and frees) b and w. */
 static void api_end(struct json_w *w, struct evhttp_request *req, struct evbuffer *b)
 {
 	json_raw(w, "}", 1);
@@ -262,6 +265,9 @@ static int api_selector(struct api *a, struct evhttp_request *req, const char *q
 	return -EINVAL;
 }
 
+/* /api/v1/query (range = 0) and /api/v1/query_range (range = 1): validates
+ * the parameters, answers numbers directly, fans a selector out and writes
+ * the vector or matrix. Always replies exactly once. */
 static void api_query(struct api *a, struct evhttp_request *req, struct evkeyvalq *params, int range)
 {
 	const char *query = evhttp_find_header(params, "query");
@@ -384,6 +390,9 @@ out_mem:
 
 /* ---- /api/v1/series, /api/v1/labels, /api/v1/label/<name>/values ---- */
 
+/* /api/v1/series (REC_Q_SERIES), /api/v1/labels (REC_Q_LABEL_NAMES) and
+ * label values (REC_Q_LABEL_VALUES of `label`): optional match[] sets,
+ * start and end (everything by default). Always replies exactly once. */
 static void api_meta(struct api *a, struct evhttp_request *req, struct evkeyvalq *params, int kind,
 		     const char *label)
 {
@@ -501,6 +510,7 @@ static void api_label_values(struct api *a, struct evhttp_request *req, struct e
 
 /* ---- everything else ---- */
 
+/* /api/v1/status/buildinfo, in Prometheus' shape. */
 static void api_buildinfo(struct evhttp_request *req)
 {
 	static const char body[] =
@@ -523,6 +533,7 @@ static int api_ready(struct api *a)
 	return 1;
 }
 
+/* /api/v1/alerts and /alerts/active. */
 static void api_alerts(struct api *a, struct evhttp_request *req, enum alertsapi_shape shape)
 {
 	struct evbuffer *b = evbuffer_new();
@@ -535,6 +546,7 @@ static void api_alerts(struct api *a, struct evhttp_request *req, enum alertsapi
 	evbuffer_free(b);
 }
 
+/* /metrics: the exposition of every stage and ring. */
 static void api_metrics(struct api *a, struct evhttp_request *req)
 {
 	struct evbuffer *b = evbuffer_new();

@@ -32,6 +32,7 @@ struct eval_labels {
 	int has_ahead;
 };
 
+/* Bytewise comparison with the shorter prefix first, as Go compares strings. */
 static int eval_bytes_cmp(const char *a, size_t alen, const char *b, size_t blen)
 {
 	size_t n = alen < blen ? alen : blen;
@@ -41,6 +42,7 @@ static int eval_bytes_cmp(const char *a, size_t alen, const char *b, size_t blen
 	return alen < blen ? -1 : alen > blen;
 }
 
+/* Starts a walk over key[len] in name order. */
 static void eval_labels_init(struct eval_labels *e, const uint8_t *key, size_t len)
 {
 	memset(e, 0, sizeof(*e));
@@ -107,6 +109,7 @@ int eval_key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 /* qsort has no context argument: the result being sorted is set here. */
 static __thread const struct fanout_result *eval_sort_res;
 
+/* qsort comparator of series indices by label set. */
 static int eval_order_cmp(const void *a, const void *b)
 {
 	const struct fanout_series *x = &eval_sort_res->series[*(const uint32_t *)a];
@@ -129,7 +132,7 @@ uint32_t *eval_order(const struct fanout_result *res)
 	return o;
 }
 
-void eval_write_labels(struct json_w *w, const uint8_t *key, size_t len)
+void eval_write_labels(struct json_w *w, const uint8_t *key, size_t len, int with_name)
 {
 	struct eval_labels e;
 	struct series_label l;
@@ -137,6 +140,8 @@ void eval_write_labels(struct json_w *w, const uint8_t *key, size_t len)
 	eval_labels_init(&e, key, len);
 	json_raw(w, "{", 1);
 	while (eval_labels_next(&e, &l)) {
+		if (!with_name && l.name_len == 8 && memcmp(l.name, "__name__", 8) == 0)
+			continue;
 		if (!first)
 			json_raw(w, ",", 1);
 		first = 0;
@@ -171,6 +176,7 @@ static const struct fanout_series *eval_at(const struct fanout_result *res, cons
 	return &res->series[order ? order[i] : i];
 }
 
+/* Writes one [time, "value"] pair. */
 static void eval_point(struct json_w *w, int64_t t, double v)
 {
 	json_raw(w, "[", 1);
@@ -191,7 +197,7 @@ size_t eval_write_vector(struct json_w *w, const struct fanout_result *res, cons
 		if (k < 0 || eval_is_stale(s->pts[k].value))
 			continue;
 		json_lit(w, n ? ",{\"metric\":" : "{\"metric\":");
-		eval_write_labels(w, s->key, s->key_len);
+		eval_write_labels(w, s->key, s->key_len, 1);
 		json_lit(w, ",\"value\":");
 		eval_point(w, t, s->pts[k].value);
 		json_raw(w, "}", 1);
@@ -221,7 +227,7 @@ size_t eval_write_range(struct json_w *w, const struct fanout_result *res, const
 				continue;
 			if (!any) {
 				json_lit(w, n ? ",{\"metric\":" : "{\"metric\":");
-				eval_write_labels(w, s->key, s->key_len);
+				eval_write_labels(w, s->key, s->key_len, 1);
 				json_lit(w, ",\"values\":[");
 			} else {
 				json_raw(w, ",", 1);
@@ -259,7 +265,7 @@ size_t eval_write_steps(struct json_w *w, const struct fanout_result *res, const
 				continue;
 			if (!any) {
 				json_lit(w, n ? ",{\"metric\":" : "{\"metric\":");
-				eval_write_labels(w, s->key, s->key_len);
+				eval_write_labels(w, s->key, s->key_len, 1);
 				json_lit(w, ",\"values\":[");
 			} else {
 				json_raw(w, ",", 1);
@@ -294,7 +300,7 @@ void eval_write_series_list(struct json_w *w, const struct fanout_result *res, c
 		const struct fanout_series *s = eval_at(res, order, i);
 		if (i)
 			json_raw(w, ",", 1);
-		eval_write_labels(w, s->key, s->key_len);
+		eval_write_labels(w, s->key, s->key_len, 1);
 	}
 	json_raw(w, "]", 1);
 }

@@ -37,8 +37,9 @@ int eval_key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
  * caller frees it), or NULL when out of memory (or no series). */
 uint32_t *eval_order(const struct fanout_result *res);
 
-/* Writes the labels of a key as a JSON object, in name order. */
-void eval_write_labels(struct json_w *w, const uint8_t *key, size_t len);
+/* Writes the labels of a key as a JSON object, in name order; with_name=0
+ * leaves __name__ out (alert labels, whose __name__ is "ALERTS"). */
+void eval_write_labels(struct json_w *w, const uint8_t *key, size_t len, int with_name);
 
 /* Index of the last point with ts <= hi that is also > lo, or -1. */
 long eval_latest(const struct rec_point *pts, uint32_t n, int64_t lo, int64_t hi);

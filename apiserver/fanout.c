@@ -171,6 +171,7 @@ int fanout_result_add_string(struct fanout_result *res, const char *s, uint16_t 
 /* qsort has no context argument: the buffer being sorted is set here. */
 static __thread const char *fanout_sort_sbuf;
 
+/* qsort comparator of strings in fanout_sort_sbuf: bytewise, prefix first. */
 static int fanout_str_cmp(const void *a, const void *b)
 {
 	const struct fanout_str *x = a, *y = b;
@@ -194,6 +195,7 @@ void fanout_result_sort_strings(struct fanout_result *res)
 	res->nstrs = o;
 }
 
+/* qsort comparator of points by time. */
 static int fanout_point_cmp(const void *a, const void *b)
 {
 	const struct rec_point *x = a, *y = b;

@@ -122,12 +122,14 @@ static unsigned selfmetrics_counter_name(enum ctl_counter c, char *name, size_t 
 	return 1000;
 }
 
+/* Writes `name{stage="..",index=".."} ` for a slot, before its value. */
 static void selfmetrics_stage_label(struct evbuffer *b, const char *name, const struct ctl_slot *sl)
 {
 	evbuffer_add_printf(b, "%s{stage=\"%s\",index=\"%u\"} ", name,
 			    ctl_stage_name((enum ctl_stage)sl->stage), sl->index);
 }
 
+/* The stage families: up, restarts, heartbeat age, then every counter. */
 static void selfmetrics_stages(struct selfmetrics *s, struct evbuffer *b)
 {
 	struct ctl_header *h = s->ctl->hdr;
@@ -223,6 +225,7 @@ static uint64_t selfmetrics_ring_value(const struct ring_header *h, int f)
 	}
 }
 
+/* The ring families, one sample per attached ring each. */
 static void selfmetrics_rings(struct selfmetrics *s, struct evbuffer *b)
 {
 	for (int f = 0; f < SELFMETRICS_RING_FIELDS; f++) {

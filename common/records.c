@@ -233,7 +233,8 @@ int rec_series_encode(void *buf, size_t cap, uint64_t qid, const uint8_t *key, u
 	rec_put32(b + 12, npoints);
 	memcpy(b + REC_SERIES_HDR, key, key_len);
 	memset(b + REC_SERIES_HDR + key_len, 0, rec_pad8(key_len) - key_len);
-	memcpy(b + REC_SERIES_HDR + rec_pad8(key_len), pts, (size_t)npoints * REC_POINT);
+	if (npoints)
+		memcpy(b + REC_SERIES_HDR + rec_pad8(key_len), pts, (size_t)npoints * REC_POINT);
 	return (int)need;
 }
 

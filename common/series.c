@@ -179,7 +179,7 @@ size_t series_key_format(const uint8_t *key, size_t len, char *buf, size_t cap)
 	struct series_out o = {buf, cap ? cap - 1 : 0, 0};
 	struct series_key_iter it;
 	struct series_label l;
-	int n = 0;
+	int n = 0, braces = 0;
 	series_key_iter_init(&it, key, len);
 	while (series_key_next(&it, &l) == 1) {
 		if (n == 0 && series_is_name(&l)) {
@@ -187,7 +187,8 @@ size_t series_key_format(const uint8_t *key, size_t len, char *buf, size_t cap)
 			n++;
 			continue;
 		}
-		series_emit(&o, n <= 1 ? "{" : ",", 1);
+		series_emit(&o, braces ? "," : "{", 1);
+		braces = 1;
 		series_emit(&o, l.name, l.name_len);
 		series_emit(&o, "=\"", 2);
 		for (size_t i = 0; i < l.value_len; i++) {
@@ -202,7 +203,7 @@ size_t series_key_format(const uint8_t *key, size_t len, char *buf, size_t cap)
 		series_emit(&o, "\"", 1);
 		n++;
 	}
-	if (n > 1)
+	if (braces)
 		series_emit(&o, "}", 1);
 	if (cap)
 		buf[o.len < cap - 1 ? o.len : cap - 1] = '\0';

@@ -36,6 +36,10 @@
  * out-of-range values such as 1e400 are rejected (Go returns ErrRange and
  * Prometheus rejects the line), underflow rounds to 0. NaN is returned as
  * Prometheus' "normal NaN" (0x7ff8000000000001), never the stale marker.
+ * The rare values the exact fast path cannot take go to strtod, so the
+ * process must keep LC_NUMERIC as "C" (the default without setlocale).
+ *
+ * Thread safety: no mutable globals; concurrent parses are independent.
  */
 #include "common/textparse.h"
 
@@ -262,7 +266,7 @@ static int textparse_hset_add(struct textparse_hset *h, uint64_t key)
 	return 1;
 }
 
-/* Empties the set without freeing. */
+/* Empties the set in O(1), keeping its arrays. Cannot fail. */
 static void textparse_hset_clear(struct textparse_hset *h)
 {
 	h->n = 0;
@@ -273,7 +277,7 @@ static void textparse_hset_clear(struct textparse_hset *h)
 	}
 }
 
-/* Frees the arrays; accepts an unused set. */
+/* Frees the arrays and zeroes the set; accepts an unused set. */
 static void textparse_hset_free(struct textparse_hset *h)
 {
 	free(h->keys);
@@ -283,6 +287,7 @@ static void textparse_hset_free(struct textparse_hset *h)
 
 /* ---- names and numbers --------------------------------------------------- */
 
+/* See textparse.h. Returns 1 when s[0..len) is a valid metric name. */
 int textparse_valid_metric_name(const char *s, size_t len)
 {
 	if (len == 0 || !TEXTPARSE_IS(s[0], TEXTPARSE_C_MSTART))
@@ -293,6 +298,7 @@ int textparse_valid_metric_name(const char *s, size_t len)
 	return 1;
 }
 
+/* See textparse.h. Returns 1 when s[0..len) is a valid label name. */
 int textparse_valid_label_name(const char *s, size_t len)
 {
 	if (len == 0 || !TEXTPARSE_IS(s[0], TEXTPARSE_C_LSTART))
@@ -486,7 +492,7 @@ static int textparse_parse_om_ts(const char *s, size_t len, double *sec, int64_t
 	return 0;
 }
 
-/* Returns the length of the valid UTF-8 prefix check: 1 when s[0..len) is
+/* Returns 1 when s[0..len) is
  * valid UTF-8 (no overlongs, surrogates or code points past U+10FFFF, as
  * Go's utf8.Valid), else 0. */
 static int textparse_utf8_valid(const unsigned char *s, size_t len)
@@ -576,6 +582,7 @@ static const char *textparse_unescape(struct textparse_state *st, const char *s,
 
 /* ---- label sets ---------------------------------------------------------- */
 
+/* Advances p over spaces and tabs, never past eol. */
 #define textparse_skip_blanks(p, eol)                                           \
 	do {                                                                    \
 		while ((p) < (eol) && TEXTPARSE_IS(*(p), TEXTPARSE_C_BLANK))    \
@@ -711,12 +718,13 @@ static int textparse_family_suffix(const struct textparse_state *st, const char 
 	return -1;
 }
 
+/* Returns the 64-bit hash (XXH3) of s[0..len) under seed. */
 static uint64_t textparse_hash(const char *s, size_t len, uint64_t seed)
 {
 	return XXH3_64bits_withSeed(s, len, seed);
 }
 
-/* Hash of name + suffix, the key of the OpenMetrics name set. */
+/* Returns the hash of name + suffix, the key of the OpenMetrics name set. */
 static uint64_t textparse_name_hash(const char *name, size_t len, int sfx)
 {
 	char tmp[256];
@@ -769,7 +777,8 @@ static int textparse_hist_close(struct textparse_state *st)
 	return 0;
 }
 
-/* Ends the current OpenMetrics family (pending histogram checks). */
+/* Ends the current OpenMetrics family, running the pending histogram
+ * checks. Returns 0 or -EINVAL. */
 static int textparse_om_end_family(struct textparse_state *st)
 {
 	int rc = textparse_hist_close(st);
@@ -816,7 +825,8 @@ static int textparse_om_start_family(struct textparse_state *st, const char *nam
 	return 0;
 }
 
-/* Order-independent hash of a label set without label `skip` (-1: none). */
+/* Returns an order-independent hash of the label set without label `skip`
+ * (-1: none), so that {a,b} and {b,a} are one group. */
 static uint64_t textparse_group_hash(const struct textparse_label *l, size_t n, int skip)
 {
 	uint64_t g = 0x243f6a8885a308d3ULL;
@@ -830,8 +840,9 @@ static uint64_t textparse_group_hash(const struct textparse_label *l, size_t n, 
 	return g;
 }
 
-/* Checks that a label value is a canonical OpenMetrics float for le or
- * quantile: parses, and infinities are spelled +Inf / -Inf; NaN refused. */
+/* Parses an le or quantile label value into *out. Returns 0 when it is a
+ * canonical OpenMetrics float (infinities spelled +Inf / -Inf, not NaN),
+ * else -EINVAL. */
 static int textparse_canonical_float(const char *s, size_t len, double *out)
 {
 	if (textparse_parse_float(s, len, out) < 0 || isnan(*out))
@@ -1041,7 +1052,10 @@ static int textparse_sample_line(struct textparse_state *st, const char *p, cons
 	int ex = 0, rc;
 
 	if (!TEXTPARSE_IS(*p, TEXTPARSE_C_MSTART))
-		return textparse_fail(st, p, *p ? "invalid metric name" : "unexpected NUL byte");
+		return textparse_fail(st, p, *p == '\0' ? "unexpected NUL byte"
+				      : TEXTPARSE_IS(*p, TEXTPARSE_C_BLANK)
+					      ? "invalid metric name: line starts with a blank"
+					      : "invalid metric name");
 	for (p++; p < eol && TEXTPARSE_IS(*p, TEXTPARSE_C_MNAME); p++)
 		;
 	s.name = name;

@@ -87,9 +87,12 @@ int textparse_parse(const char *buf, size_t len, enum textparse_format format,
 int textparse_valid_metric_name(const char *s, size_t len);
 int textparse_valid_label_name(const char *s, size_t len);
 
-/* Parses a Go-style float as Prometheus does: decimal, exponent, hex
- * floats, "NaN", "+Inf", "-Inf", "Inf" (case-insensitive). Returns 0 or
- * -EINVAL. */
+/* Parses a Go-style float as Prometheus does: decimal with optional
+ * exponent, "NaN", "[+-]Inf", "[+-]Infinity" (case-insensitive). Hex floats
+ * and underscores are rejected, as Prometheus' parseFloat rejects them, and
+ * so are out-of-range values like 1e400 (Go: ErrRange); underflow gives 0.
+ * NaN comes back as Prometheus' normal NaN (0x7ff8000000000001). Results
+ * are bit-identical to strtod. Returns 0 or -EINVAL. */
 int textparse_parse_float(const char *s, size_t len, double *out);
 
 #endif

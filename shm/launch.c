@@ -49,16 +49,9 @@
 
 #define LAUNCH_EXIT_FATAL       2      /* the stage's "do not restart me" */
 #define LAUNCH_TICK_MS          200    /* loop wake-up period */
-#define LAUNCH_RESTART_MS       100    /* delay of an ordinary restart */
-#define LAUNCH_CRASH_WINDOW_MS  30000u /* crashes counted over this span */
-#define LAUNCH_CRASH_LIMIT      5u     /* more crashes than this in the window: backoff */
-#define LAUNCH_BACKOFF_MIN_MS   1000u
-#define LAUNCH_BACKOFF_MAX_MS   30000u
-#define LAUNCH_CRASH_HISTORY    8u     /* > LAUNCH_CRASH_LIMIT */
 #define LAUNCH_KILL_GRACE_MS    1000u  /* after SIGKILL, wait this long for the reap */
 #define LAUNCH_ONLY_STOP_MS     8000u  /* --only: SIGTERM to SIGKILL */
 #define LAUNCH_STALE_WAIT_MS    5000u  /* wait for stages of a dead launcher to go */
-#define LAUNCH_FRESH_BEAT_MS    3000u  /* a heartbeat younger than this: alive */
 
 /* Stop phases, in data flow order: producers of new data first, so each
  * later phase finds its input rings complete and can drain them. */
@@ -94,9 +87,7 @@ struct launch_child {
 	uint64_t started_mono;      /* CLOCK_MONOTONIC ms of the last spawn */
 	int restart_pending;        /* 1: spawn again at restart_at */
 	uint64_t restart_at;        /* CLOCK_MONOTONIC ms */
-	uint32_t backoff_ms;        /* last crash-loop delay, 0 when not looping */
-	uint64_t crashes[LAUNCH_CRASH_HISTORY]; /* CLOCK_MONOTONIC ms, ring buffer */
-	uint32_t ncrashes;          /* total, indexes the ring buffer */
+	struct proc_backoff backoff; /* crash history and restart delay */
 	int fatal;                  /* exited with status 2 or cannot be executed */
 	int exiting;                /* SIGTERM sent by the stop sequence */
 	int killed;                 /* SIGKILL sent (hung, or stop deadline) */
@@ -307,22 +298,20 @@ static int launch_load_config(struct config *cfg, const struct launch_opts *o, c
 	for (int i = 0; i < CTL_STAGES; i++)
 		if (o->n_stage[i] > 0)
 			*counts[i] = (uint32_t)o->n_stage[i];
-	char host[128];
-	int port;
-	if (o->api_listen) {
-		if (config_split_hostport(o->api_listen, host, sizeof(host), &port) != 0) {
-			snprintf(err, errlen, "--api-listen must be HOST:PORT, not \"%s\"", o->api_listen);
+	const struct {
+		const char *v, *flag;
+		char *dst;
+	} listen[] = {{o->api_listen, "--api-listen", cfg->api_listen}, {o->push_listen, "--push-listen", cfg->push_listen}};
+	for (int i = 0; i < 2; i++) {
+		char host[128];
+		int port;
+		if (!listen[i].v)
+			continue;
+		if (config_split_hostport(listen[i].v, host, sizeof(host), &port) != 0) {
+			snprintf(err, errlen, "%s must be HOST:PORT, not \"%s\"", listen[i].flag, listen[i].v);
 			return -EINVAL;
 		}
-		if ((rc = launch_set_str(cfg->api_listen, sizeof(cfg->api_listen), o->api_listen, "--api-listen", err, errlen)))
-			return rc;
-	}
-	if (o->push_listen) {
-		if (config_split_hostport(o->push_listen, host, sizeof(host), &port) != 0) {
-			snprintf(err, errlen, "--push-listen must be HOST:PORT, not \"%s\"", o->push_listen);
-			return -EINVAL;
-		}
-		if ((rc = launch_set_str(cfg->push_listen, sizeof(cfg->push_listen), o->push_listen, "--push-listen", err, errlen)))
+		if ((rc = launch_set_str(listen[i].dst, sizeof(cfg->api_listen), listen[i].v, listen[i].flag, err, errlen)))
 			return rc;
 	}
 	if (o->data_dir && (rc = launch_set_str(cfg->data_dir, sizeof(cfg->data_dir), o->data_dir, "--data-dir", err, errlen)))
@@ -405,54 +394,13 @@ static void launch_shape(const struct config *cfg, struct ctl_shape *shape)
 	shape->query_ring_bytes = cfg->query_ring_bytes;
 }
 
-/* 1 when the slot's process looks alive: its pid exists (and is an mcs
- * program), or, for a pid we cannot see (another container without a
- * shared pid namespace), its heartbeat is fresh and it has not exited.
- * CLOCK_MONOTONIC is one clock for the whole machine, so heartbeats
- * compare across containers. */
-static int launch_slot_live(struct ctl_slot *s, pid_t me)
-{
-	pid_t p = (pid_t)atomic_load(&s->pid);
-	if (!p || p == me)
-		return 0;
-	if (proc_is_mcs(p))
-		return 1;
-	uint64_t beat = atomic_load(&s->heartbeat_ms), now = segment_now_mono_ms();
-	return atomic_load(&s->state) != CTL_STATE_EXITED && beat && now >= beat &&
-	       now - beat < LAUNCH_FRESH_BEAT_MS;
-}
-
-/* Finds a live process recorded in the control block that is not us: the
- * launcher first, then (only_slot == NULL) any stage, or only that slot.
- * Returns its pid and describes it in what[], or 0. */
-static pid_t launch_find_owner(struct ctl_header *h, struct ctl_slot *only_slot, char *what, size_t len)
-{
-	pid_t me = getpid();
-	pid_t lp = (pid_t)atomic_load(&h->launcher_pid);
-	if (lp && lp != me && proc_is_mcs(lp)) {
-		snprintf(what, len, "mcs-launch pid %d", (int)lp);
-		return lp;
-	}
-	for (uint32_t i = 0; i < h->nslots && i < CTL_MAX_SLOTS; i++) {
-		struct ctl_slot *s = &h->slots[i];
-		if (only_slot && s != only_slot)
-			continue;
-		pid_t p = (pid_t)atomic_load(&s->pid);
-		if (launch_slot_live(s, me)) {
-			snprintf(what, len, "%s[%u] pid %d", ctl_stage_name(s->stage), s->index, (int)p);
-			return p;
-		}
-	}
-	return 0;
-}
-
-/* Like launch_find_owner, but gives the stages of a launcher that just died
+/* Like proc_instance_owner, but gives the stages of a launcher that just died
  * a few seconds to follow it (they get SIGTERM from PR_SET_PDEATHSIG). */
 static pid_t launch_wait_owner(struct ctl_header *h, struct ctl_slot *only_slot, char *what, size_t len)
 {
 	pid_t p = 0;
 	for (uint32_t waited = 0; waited <= LAUNCH_STALE_WAIT_MS; waited += 100) {
-		p = launch_find_owner(h, only_slot, what, len);
+		p = proc_instance_owner(h, only_slot, what, len);
 		if (!p)
 			return 0;
 		pid_t lp = (pid_t)atomic_load(&h->launcher_pid);
@@ -469,7 +417,7 @@ static pid_t launch_wait_owner(struct ctl_header *h, struct ctl_slot *only_slot,
  * another shape and nothing of it is alive, its segments are removed and
  * the block created anew. Returns 0, -EBUSY when a live process owns the
  * instance (logged), or -errno (logged). */
-static int launch_ctl_setup(struct launch *l, struct ctl_slot **only_slot_out)
+static int launch_ctl_setup(struct launch *l)
 {
 	struct ctl_shape shape;
 	char what[96];
@@ -512,7 +460,7 @@ static int launch_ctl_setup(struct launch *l, struct ctl_slot **only_slot_out)
 	if (l->only) {
 		only_slot = ctl_slot(&l->ctl, l->children[0].stage, l->children[0].index);
 		/* Peers in other containers share the block: only our slot matters. */
-		pid_t p = launch_find_owner(l->ctl.hdr, only_slot, what, sizeof(what));
+		pid_t p = proc_instance_owner(l->ctl.hdr, only_slot, what, sizeof(what));
 		if (p) {
 			log_error("instance \"%s\": %s is already running; not starting a second one", inst, what);
 			return -EBUSY;
@@ -533,8 +481,11 @@ static int launch_ctl_setup(struct launch *l, struct ctl_slot **only_slot_out)
 			atomic_store(&s->restarts, 0);
 		}
 	}
-	atomic_store(&l->ctl.hdr->shutdown, 0);
-	*only_slot_out = only_slot;
+	/* The shutdown flag is instance-wide: a --only launcher, one of many,
+	 * neither sets nor clears it (stopping one container must not stop
+	 * the collectors of the others). */
+	if (!l->only)
+		atomic_store(&l->ctl.hdr->shutdown, 0);
 	return 0;
 }
 
@@ -653,9 +604,9 @@ static void launch_spawn(struct launch *l, struct launch_child *ch, uint64_t now
 			ch->fatal = 1;
 		} else {
 			log_error("%s: spawning %s failed: %s; retrying in %u ms", ch->name, path, strerror(-rc),
-				  LAUNCH_BACKOFF_MIN_MS);
+				  PROC_BACKOFF_MIN_MS);
 			ch->restart_pending = 1;
-			ch->restart_at = now + LAUNCH_BACKOFF_MIN_MS;
+			ch->restart_at = now + PROC_BACKOFF_MIN_MS;
 		}
 		return;
 	}
@@ -666,29 +617,16 @@ static void launch_spawn(struct launch *l, struct launch_child *ch, uint64_t now
 	log_info("%s started as pid %d", ch->name, (int)pid);
 }
 
-/* Records a crash at `now` and returns the delay before the restart:
- * LAUNCH_RESTART_MS normally; once more than LAUNCH_CRASH_LIMIT crashes
- * fall in the window, a delay that doubles per crash from
- * LAUNCH_BACKOFF_MIN_MS up to LAUNCH_BACKOFF_MAX_MS (logged with why). */
+/* Records a crash and returns the restart delay (proc_backoff_crash),
+ * saying why when the child crash-loops. */
 static uint32_t launch_crash_delay(struct launch_child *ch, uint64_t now)
 {
-	ch->crashes[ch->ncrashes++ % LAUNCH_CRASH_HISTORY] = now;
-	uint32_t recent = 0;
-	uint32_t have = ch->ncrashes < LAUNCH_CRASH_HISTORY ? ch->ncrashes : LAUNCH_CRASH_HISTORY;
-	for (uint32_t i = 0; i < have; i++)
-		if (now - ch->crashes[i] < LAUNCH_CRASH_WINDOW_MS)
-			recent++;
-	if (recent <= LAUNCH_CRASH_LIMIT) {
-		ch->backoff_ms = 0;
-		return LAUNCH_RESTART_MS;
-	}
-	ch->backoff_ms = ch->backoff_ms ? ch->backoff_ms * 2 : LAUNCH_BACKOFF_MIN_MS;
-	if (ch->backoff_ms > LAUNCH_BACKOFF_MAX_MS)
-		ch->backoff_ms = LAUNCH_BACKOFF_MAX_MS;
-	log_warn("%s is crash-looping: %u%s crashes in the last %u s; backing off to %u ms before restarting",
-		 ch->name, recent, recent >= LAUNCH_CRASH_HISTORY ? " or more" : "", LAUNCH_CRASH_WINDOW_MS / 1000,
-		 ch->backoff_ms);
-	return ch->backoff_ms;
+	uint32_t delay = proc_backoff_crash(&ch->backoff, now);
+	if (ch->backoff.delay_ms)
+		log_warn("%s is crash-looping: %u%s crashes in the last %u s; backing off to %u ms before restarting",
+			 ch->name, ch->backoff.recent, ch->backoff.recent >= PROC_CRASH_HISTORY ? " or more" : "",
+			 PROC_CRASH_WINDOW_MS / 1000, delay);
+	return delay;
 }
 
 static struct launch_child *launch_child_by_pid(struct launch *l, pid_t pid)
@@ -828,7 +766,7 @@ static void launch_enter_phase(struct launch *l, enum launch_phase p, uint64_t n
 	l->phase = p;
 	if (p == LAUNCH_STOPPED)
 		return;
-	if (p == LAUNCH_STOP_AGGREGATORS)
+	if (p == LAUNCH_STOP_AGGREGATORS && !l->only)
 		atomic_store(&l->ctl.hdr->shutdown, 2); /* drain and exit */
 	uint32_t budget = l->only ? LAUNCH_ONLY_STOP_MS : launch_phase_ms[p];
 	l->phase_deadline = now + budget;
@@ -854,7 +792,8 @@ static void launch_begin_stop(struct launch *l, uint64_t now, const char *why)
 	else
 		log_info("%s: stopping the instance in order (collectors and apiservers, then aggregators, "
 			 "then alerters)", why);
-	atomic_store(&l->ctl.hdr->shutdown, 1);
+	if (!l->only)
+		atomic_store(&l->ctl.hdr->shutdown, 1);
 	for (uint32_t i = 0; i < l->nchildren; i++)
 		l->children[i].restart_pending = 0;
 	launch_enter_phase(l, LAUNCH_STOP_FRONT, now);
@@ -984,7 +923,7 @@ static int launch_cleanup(const char *instance)
 	char what[96];
 	int rc = ctl_attach(&c, instance, 0);
 	if (rc == 0) {
-		pid_t p = launch_find_owner(c.hdr, NULL, what, sizeof(what));
+		pid_t p = proc_instance_owner(c.hdr, NULL, what, sizeof(what));
 		ctl_detach(&c);
 		if (p) {
 			log_error("instance \"%s\" is running (%s): stop it before --cleanup", instance, what);
@@ -1049,10 +988,11 @@ int main(int argc, char **argv)
 		log_error("calloc() of the child table failed");
 		goto out;
 	}
-	if (launch_write_config(&l) != 0)
+	/* Own the instance before touching its files: a refused second
+	 * launcher must not rewrite the running instance's configuration. */
+	if (launch_ctl_setup(&l) != 0)
 		goto out;
-	struct ctl_slot *only_slot = NULL;
-	if (launch_ctl_setup(&l, &only_slot) != 0)
+	if (launch_write_config(&l) != 0)
 		goto out;
 	if (launch_rings_setup(&l) != 0)
 		goto out;
@@ -1063,11 +1003,11 @@ int main(int argc, char **argv)
 		 l.cfg.instance, l.cfg.collectors, l.cfg.aggregators, l.cfg.alerters, l.cfg.apiservers, l.nrings,
 		 l.cfg.api_listen, l.cfg.push_listen, l.config_path);
 	code = launch_loop(&l, &wait_mask);
-	if (!l.only) {
+out:
+	if (l.ctl.hdr && !l.only) {
 		uint32_t me = (uint32_t)getpid();
 		atomic_compare_exchange_strong(&l.ctl.hdr->launcher_pid, &me, 0);
 	}
-out:
 	launch_rings_close(&l);
 	ctl_detach(&l.ctl);
 	free(l.children);

@@ -94,6 +94,24 @@ int proc_ring_find(const struct ctl_header *h, const char *name, struct proc_rin
 
 /* ---- processes ---- */
 
+uint32_t proc_backoff_crash(struct proc_backoff *b, uint64_t now_ms)
+{
+	b->crashes[b->ncrashes++ % PROC_CRASH_HISTORY] = now_ms;
+	uint32_t have = b->ncrashes < PROC_CRASH_HISTORY ? b->ncrashes : PROC_CRASH_HISTORY;
+	b->recent = 0;
+	for (uint32_t i = 0; i < have; i++)
+		if (now_ms - b->crashes[i] < PROC_CRASH_WINDOW_MS)
+			b->recent++;
+	if (b->recent <= PROC_CRASH_LIMIT) {
+		b->delay_ms = 0;
+		return PROC_RESTART_MS;
+	}
+	b->delay_ms = b->delay_ms ? b->delay_ms * 2 : PROC_BACKOFF_MIN_MS;
+	if (b->delay_ms > PROC_BACKOFF_MAX_MS)
+		b->delay_ms = PROC_BACKOFF_MAX_MS;
+	return b->delay_ms;
+}
+
 /* Runs in the child between fork and exec: only async-signal-safe calls.
  * Never returns. */
 static void proc_child_exec(const char *path, char *const argv[], int errfd, pid_t parent)
@@ -190,6 +208,39 @@ int proc_is_mcs(pid_t pid)
 		return 0;
 	comm[n] = '\0';
 	return strncmp(comm, "mcs-", 4) == 0;
+}
+
+int proc_slot_live(struct ctl_slot *s, pid_t self)
+{
+	pid_t p = (pid_t)atomic_load(&s->pid);
+	if (!p || p == self)
+		return 0;
+	if (proc_is_mcs(p))
+		return 1;
+	uint64_t beat = atomic_load(&s->heartbeat_ms), now = segment_now_mono_ms();
+	return atomic_load(&s->state) != CTL_STATE_EXITED && beat && now >= beat &&
+	       now - beat < PROC_FRESH_BEAT_MS;
+}
+
+pid_t proc_instance_owner(struct ctl_header *h, struct ctl_slot *only, char *what, size_t len)
+{
+	pid_t me = getpid();
+	pid_t lp = (pid_t)atomic_load(&h->launcher_pid);
+	if (lp && lp != me && proc_is_mcs(lp)) {
+		snprintf(what, len, "mcs-launch pid %d", (int)lp);
+		return lp;
+	}
+	for (uint32_t i = 0; i < h->nslots && i < CTL_MAX_SLOTS; i++) {
+		struct ctl_slot *s = &h->slots[i];
+		if (only && s != only)
+			continue;
+		if (proc_slot_live(s, me)) {
+			pid_t p = (pid_t)atomic_load(&s->pid);
+			snprintf(what, len, "%s[%u] pid %d", ctl_stage_name(s->stage), s->index, (int)p);
+			return p;
+		}
+	}
+	return 0;
 }
 
 int proc_exe_dir(char *buf, size_t len)

@@ -51,6 +51,32 @@ int proc_ring_spec(const struct ctl_header *h, uint32_t i, struct proc_ring_spec
  * -ENOENT when the shape has no such ring. */
 int proc_ring_find(const struct ctl_header *h, const char *name, struct proc_ring_spec *out);
 
+/* Restart backoff with a crash-loop limit. A process that crashes is
+ * restarted after PROC_RESTART_MS; once more than PROC_CRASH_LIMIT crashes
+ * fall within PROC_CRASH_WINDOW_MS, the delay starts at PROC_BACKOFF_MIN_MS
+ * and doubles per crash up to PROC_BACKOFF_MAX_MS. It falls back to
+ * PROC_RESTART_MS once the window holds few enough crashes again. */
+#define PROC_RESTART_MS       100u
+#define PROC_CRASH_WINDOW_MS  30000u
+#define PROC_CRASH_LIMIT      5u
+#define PROC_BACKOFF_MIN_MS   1000u
+#define PROC_BACKOFF_MAX_MS   30000u
+#define PROC_CRASH_HISTORY    8u     /* > PROC_CRASH_LIMIT */
+
+struct proc_backoff {
+	uint64_t crashes[PROC_CRASH_HISTORY]; /* CLOCK_MONOTONIC ms, ring buffer */
+	uint32_t ncrashes;    /* crashes ever, indexes the ring buffer */
+	uint32_t recent;      /* crashes within the window at the last crash */
+	uint32_t delay_ms;    /* crash-loop delay in force, 0 when not looping */
+};
+
+/* Records a crash at `now_ms` (CLOCK_MONOTONIC) and returns the delay
+ * before the restart, in ms. b->delay_ms != 0 afterwards means the process
+ * is crash-looping (b->recent says how many crashes the window holds, at
+ * least PROC_CRASH_HISTORY meaning "that many or more"). The caller owns
+ * *b, zero-initialised. */
+uint32_t proc_backoff_crash(struct proc_backoff *b, uint64_t now_ms);
+
 /* Starts `path` with `argv` (NULL-terminated, argv[0] included) as a child
  * in its own process group, so that a terminal's ^C reaches only the
  * supervisor, which then stops the pipeline in order. The child gets
@@ -68,6 +94,21 @@ int proc_alive(pid_t pid);
 /* 1 when pid is alive and its command name starts with "mcs-", which
  * guards against a reused pid belonging to an unrelated process. */
 int proc_is_mcs(pid_t pid);
+
+/* 1 when the process of a control-block slot looks alive: its pid exists
+ * and is an mcs program, or, for a pid this process cannot see (another
+ * container without a shared pid namespace), its heartbeat is younger than
+ * PROC_FRESH_BEAT_MS and it has not exited. CLOCK_MONOTONIC is one clock
+ * for the whole machine, so heartbeats compare across containers. A slot
+ * holding `self` counts as not alive. */
+#define PROC_FRESH_BEAT_MS 3000u
+int proc_slot_live(struct ctl_slot *s, pid_t self);
+
+/* Finds a live process that owns the instance, other than the caller: the
+ * launcher (launcher_pid) first, then any stage slot, or only `only` when
+ * not NULL. Returns its pid and describes it in what[len] ("mcs-launch pid
+ * 12", "collector[0] pid 34"), or 0 when nothing of the instance lives. */
+pid_t proc_instance_owner(struct ctl_header *h, struct ctl_slot *only, char *what, size_t len);
 
 /* Writes the directory holding the running executable (dirname of
  * /proc/self/exe) into buf. Returns 0, -ENAMETOOLONG or -errno. */

@@ -294,7 +294,7 @@ static int ringctl_list(const struct ringctl_opts *o)
 			cJSON_AddStringToObject(j, "stage", ctl_stage_name(s->stage));
 			cJSON_AddNumberToObject(j, "index", s->index);
 			cJSON_AddNumberToObject(j, "pid", pid);
-			cJSON_AddBoolToObject(j, "alive", proc_alive((pid_t)pid));
+			cJSON_AddBoolToObject(j, "alive", proc_slot_live(s, getpid()) != 0);
 			cJSON_AddStringToObject(j, "state", ringctl_state_name(atomic_load(&s->state)));
 			cJSON_AddNumberToObject(j, "restarts", (double)atomic_load(&s->restarts));
 			if (beat)
@@ -312,8 +312,12 @@ static int ringctl_list(const struct ringctl_opts *o)
 		goto out;
 	}
 
-	printf("instance %s: launcher pid %u%s, %u collectors, %u aggregators, %u alerters, %u apiservers%s\n",
-	       o->instance, lpid, lpid && proc_alive((pid_t)lpid) ? "" : lpid ? " (dead)" : "",
+	char ltext[48];
+	if (lpid)
+		snprintf(ltext, sizeof(ltext), "launcher pid %u%s", lpid, proc_alive((pid_t)lpid) ? "" : " (dead)");
+	else
+		snprintf(ltext, sizeof(ltext), "no instance launcher (--only mode or stopped)");
+	printf("instance %s: %s, %u collectors, %u aggregators, %u alerters, %u apiservers%s\n", o->instance, ltext,
 	       h->n_stage[0], h->n_stage[1], h->n_stage[2], h->n_stage[3],
 	       atomic_load(&h->shutdown) ? ", shutting down" : "");
 	printf("%-10s %7s %8s %6s %14s %14s %9s %9s %-12s %-12s %8s %8s %7s\n", "RING", "CAP", "FILL", "FILL%",
@@ -354,7 +358,12 @@ static int ringctl_list(const struct ringctl_opts *o)
 			snprintf(age, sizeof(age), "%.1fs ago", now >= beat ? (double)(now - beat) / 1000.0 : 0.0);
 		else
 			snprintf(age, sizeof(age), "never");
-		printf("%-14s %-12s %-9s %8llu %10s %s\n", name, ringctl_pid_text(pid, sizeof(pid), atomic_load(&s->pid)),
+		uint32_t p = atomic_load(&s->pid);
+		if (p)
+			snprintf(pid, sizeof(pid), "%u%s", p, proc_slot_live(s, getpid()) ? "" : "(dead)");
+		else
+			snprintf(pid, sizeof(pid), "-");
+		printf("%-14s %-12s %-9s %8llu %10s %s\n", name, pid,
 		       ringctl_state_name(atomic_load(&s->state)), (unsigned long long)atomic_load(&s->restarts), age,
 		       atomic_load(&s->ready) ? "yes" : "no");
 	}

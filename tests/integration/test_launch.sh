@@ -46,6 +46,7 @@ cleanup() {
 	rm -rf "$dir"
 }
 trap cleanup EXIT
+trap "exit 1" TERM INT HUP
 
 free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'

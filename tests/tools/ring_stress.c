@@ -44,6 +44,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -364,6 +365,13 @@ int main(int argc, char **argv)
 		 * batch it holds is unreleased, so the ring must hand it out
 		 * again. Gives up waiting for the inside-a-batch moment after 5 s
 		 * and kills anyway. */
+		/* The consumer may not have created and sized its file yet. */
+		struct stat sb;
+		for (int i = 0; i < 10000; i++) {
+			if (stat(argv[2], &sb) == 0 && sb.st_size >= (off_t)sizeof(struct stress_state))
+				break;
+			usleep(1000);
+		}
 		struct stress_state *st = stress_state_map(argv[2], 0);
 		if (!st)
 			return 2;
