@@ -89,6 +89,7 @@ struct launch_child {
 	uint64_t restart_at;        /* CLOCK_MONOTONIC ms */
 	struct proc_backoff backoff; /* crash history and restart delay */
 	int fatal;                  /* exited with status 2 or cannot be executed */
+	int missing;                /* its binary does not exist (not built): never started */
 	int exiting;                /* SIGTERM sent by the stop sequence */
 	int killed;                 /* SIGKILL sent (hung, or stop deadline) */
 	int hung;                   /* the SIGKILL was for a stale heartbeat */
@@ -582,9 +583,12 @@ static int launch_children_setup(struct launch *l, const struct launch_opts *o)
 	return 0;
 }
 
-/* Starts the child's process. An executable that cannot be run (missing,
- * not executable) is fatal for the child: retrying would not help. Other
- * failures (fork: out of memory or processes) schedule a retry. */
+/* Starts the child's process. An executable that cannot be run (not
+ * executable, bad format; or missing under --only) is fatal for the child:
+ * retrying would not help. A missing binary in a whole-instance launch
+ * marks the child missing (a stage not built yet in a development tree;
+ * see launch_stage_all_fatal). Other failures (fork: out of memory or
+ * processes) schedule a retry. */
 static void launch_spawn(struct launch *l, struct launch_child *ch, uint64_t now)
 {
 	char path[PATH_MAX + 32], index[16];
@@ -599,7 +603,12 @@ static void launch_spawn(struct launch *l, struct launch_child *ch, uint64_t now
 	int rc = proc_spawn(path, argv, &pid);
 	if (rc != 0) {
 		atomic_store(&ch->slot->state, CTL_STATE_EXITED);
-		if (rc == -ENOENT || rc == -EACCES || rc == -ENOEXEC || rc == -ENOTDIR || rc == -ELOOP) {
+		if (rc == -ENOENT && !l->only) {
+			/* A development tree where a stage is not built yet: run
+			 * the rest, loudly, rather than nothing. */
+			log_error("%s: %s does not exist (not built?); running without it", ch->name, path);
+			ch->missing = 1;
+		} else if (rc == -ENOENT || rc == -EACCES || rc == -ENOEXEC || rc == -ENOTDIR || rc == -ELOOP) {
 			log_error("%s: cannot execute %s: %s; not restarting", ch->name, path, strerror(-rc));
 			ch->fatal = 1;
 		} else {
@@ -732,9 +741,17 @@ static void launch_respawn_due(struct launch *l, uint64_t now)
 }
 
 /* 1 when every process of some stage has failed fatally: the pipeline
- * cannot work, so the launcher stops and exits non-zero. */
+ * cannot work, so the launcher stops and exits non-zero. Stages whose
+ * binary is missing do not count, unless no binary exists at all. */
 static int launch_stage_all_fatal(struct launch *l)
 {
+	uint32_t missing = 0;
+	for (uint32_t i = 0; i < l->nchildren; i++)
+		missing += l->children[i].missing != 0;
+	if (missing == l->nchildren) {
+		log_error("no stage binary exists in %s; nothing to supervise", l->bin_dir);
+		return 1;
+	}
 	for (int s = 0; s < CTL_STAGES; s++) {
 		uint32_t n = 0, fatal = 0;
 		for (uint32_t i = 0; i < l->nchildren; i++) {
