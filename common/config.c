@@ -90,13 +90,22 @@ int config_split_hostport(const char *s, char *host, size_t hostlen, int *port)
 		return -EINVAL;
 	const char *h = s;
 	size_t hl = (size_t)(colon - s);
-	if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']') {
+	int bracketed = h[0] == '[' && hl >= 2 && h[hl - 1] == ']';
+	if (bracketed) {
 		h++;
 		hl -= 2;
+		if (hl == 0)
+			return -EINVAL;
 	}
+	/* An IPv6 host needs its brackets ("::1:80" is ambiguous), and a
+	 * bracket may only enclose the whole host. */
+	if ((!bracketed && memchr(h, ':', hl)) || memchr(h, '[', hl) || memchr(h, ']', hl))
+		return -EINVAL;
 	if (hl + 1 > hostlen)
 		return -EINVAL;
 	char *end;
+	if (!isdigit((unsigned char)colon[1])) /* strtol would take " 80" and "+80" */
+		return -EINVAL;
 	long p = strtol(colon + 1, &end, 10);
 	if (*end || end == colon + 1 || p < 0 || p > 65535)
 		return -EINVAL;
@@ -293,15 +302,18 @@ static int config_apply(struct config *c, cJSON *root, const char *origin, char 
 					      : strcmp(f->string, "alert_bytes") == 0 ? &c->alert_ring_bytes
 					      : strcmp(f->string, "query_bytes") == 0 ? &c->query_ring_bytes : NULL;
 				if (dst) {
-					rc = config_uint(f, dst, 65536, 1ull << 32, f->string, origin, err, errlen);
+					char full[64];
+					snprintf(full, sizeof(full), "rings.%s", f->string);
+					rc = config_uint(f, dst, 65536, 1ull << 32, full, origin, err, errlen);
 					if (!rc && !config_pow2(*dst)) {
 						config_err(err, errlen, origin, "\"rings.%s\" must be a power of two", f->string);
 						rc = -EINVAL;
 					}
 				} else if (strcmp(f->string, "push_wait") == 0) {
-					int64_t ms;
+					int64_t ms = 0;
 					rc = config_dur(f, &ms, "rings.push_wait", origin, err, errlen);
-					c->push_wait_ms = (int)(ms > 600000 ? 600000 : ms);
+					if (!rc) /* ms is unset on failure */
+						c->push_wait_ms = (int)(ms > 600000 ? 600000 : ms);
 				} else {
 					config_err(err, errlen, origin, "unknown key \"rings.%s\"", f->string);
 					rc = -EINVAL;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "shm/proc.h"
 
 volatile sig_atomic_t stage_stop_requested;
 
@@ -92,22 +93,19 @@ void stage_init(struct stage *st, enum ctl_stage kind, int argc, char **argv)
 int stage_ring_open(struct stage *st, struct ring *r, const char *short_name, enum ring_role role)
 {
 	char shm[SEGMENT_NAME_MAX];
-	uint64_t cap;
-	enum ring_full_policy policy = RING_FULL_BLOCK;
-	size_t n = strlen(short_name);
-	if (short_name[0] == 'c') {
-		cap = st->ctl.hdr->sample_ring_bytes;
-	} else if (short_name[0] == 'p' || (n > 2 && short_name[n - 2] == '-' && short_name[n - 1] == 'r')) {
-		cap = st->ctl.hdr->query_ring_bytes;
-	} else {
-		cap = st->ctl.hdr->alert_ring_bytes;
-		policy = RING_FULL_DROP;
+	struct proc_ring_spec spec;
+	/* The shape in the control block says which rings exist, with which
+	 * capacity and full policy: one table for launcher, stages and ringctl. */
+	int rc = proc_ring_find(st->ctl.hdr, short_name, &spec);
+	if (rc != 0) {
+		log_error("ring %s is not part of instance \"%s\"", short_name, st->cfg.instance);
+		return rc;
 	}
-	int rc = ctl_ring_shm_name(shm, sizeof(shm), st->cfg.instance, short_name);
+	rc = ctl_ring_shm_name(shm, sizeof(shm), st->cfg.instance, short_name);
 	if (rc == 0)
-		rc = ring_create(r, shm, short_name, cap, policy, role);
+		rc = ring_create(r, shm, short_name, spec.capacity, spec.policy, role);
 	if (rc != 0)
-		log_error("ring_create(%s, %llu bytes) failed: %s%s", shm, (unsigned long long)cap,
+		log_error("ring_create(%s, %llu bytes) failed: %s%s", shm, (unsigned long long)spec.capacity,
 			  strerror(-rc), rc == -EPROTO ? " (damaged header: refused)" : "");
 	return rc;
 }

@@ -39,10 +39,9 @@ extern volatile sig_atomic_t stage_stop_requested;
  * STAGE_EXIT_FATAL. The caller owns *st; stage_fini tears it down. */
 void stage_init(struct stage *st, enum ctl_stage kind, int argc, char **argv);
 
-/* Opens (creating when absent, with the capacity the control block fixes
- * for its kind) the ring `short_name` in `role`. Ring kinds by name:
- * "cI-aJ" sample (block), "aJ-rK" alert (drop), "pI-aJ-q" query (block),
- * "aJ-pI-r" reply (block). Returns 0 or -errno (logged). */
+/* Opens (creating when absent, with the capacity and full policy that
+ * proc_ring_find gives for the instance's shape) the ring `short_name` in
+ * `role`. Returns 0 or -errno (logged). */
 int stage_ring_open(struct stage *st, struct ring *r, const char *short_name, enum ring_role role);
 
 /* Heartbeat: cheap to call often; at most every 250 ms it stores the

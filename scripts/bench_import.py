@@ -80,29 +80,40 @@ def push_all(port, path, bodies):
     return errors
 
 
-def query_count(port, q, t):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+def query_points(port, q, t):
+    """(series, points) of a range-selector query at time t."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     c.request("GET", "/api/v1/query?" + urllib.parse.urlencode({"query": q, "time": "%.3f" % t}))
     r = c.getresponse()
     data = r.read()
     c.close()
     if r.status != 200:
-        return -1
-    js = json.loads(data)
-    return len(js["data"]["result"])
+        return -1, -1
+    res = json.loads(data)["data"]["result"]
+    return len(res), sum(len(x.get("values", [])) for x in res)
+
+
+CPU_SERIES = len([s for s in range(SERIES) if s % len(MODES) == 0])
 
 
 def wait_visible(port, last_ts_ms, deadline_s=120):
-    # The last body's samples: every series has a sample at exactly last_ts.
-    q = 'node_cpu_seconds_total{job="node"}'
+    # Every series of the family has its sample of the last body, exactly at last_ts.
+    q = 'node_cpu_seconds_total{job="node"}[1s]'
     t_end = time.time() + deadline_s
-    want = len([s for s in range(SERIES) if s % len(MODES) == 0])
     while time.time() < t_end:
-        n = query_count(port, q, last_ts_ms / 1000.0)
-        if n >= want:
+        n, _ = query_points(port, q, last_ts_ms / 1000.0)
+        if n >= CPU_SERIES:
             return True
         time.sleep(0.02)
     return False
+
+
+def verify_all(name, port, last_ts_ms):
+    """Untimed: every sample of the family is stored, exactly once."""
+    n, pts = query_points(port, 'node_cpu_seconds_total{job="node"}[2h]', last_ts_ms / 1000.0 + 1)
+    want = CPU_SERIES * BODIES
+    print("%s: verification %d series, %d points (want %d, %d) %s"
+          % (name, n, pts, CPU_SERIES, want, "OK" if (n, pts) == (CPU_SERIES, want) else "MISMATCH"))
 
 
 def bench_mcs(bodies, base_ms, collectors):
@@ -116,6 +127,7 @@ def bench_mcs(bodies, base_ms, collectors):
         dt = time.time() - t0
         if errs or not ok:
             print("mcs: push errors %s visible %s" % (errs[:5], ok))
+        verify_all("mcs(%d)" % collectors, m.api_port, base_ms + (BODIES - 1) * 15000)
         return dt
     finally:
         m.cleanup()
@@ -145,6 +157,7 @@ def bench_vm(bodies, base_ms):
         dt = time.time() - t0
         if errs or not ok:
             print("victoria-metrics: push errors %s visible %s" % (errs[:5], ok))
+        verify_all("victoria-metrics", port, base_ms + (BODIES - 1) * 15000)
         return dt
     finally:
         p.send_signal(signal.SIGTERM)
