@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Receivers and sources: one include, one field, one init and one fini
+ * each (keep the four lists in the same order). */
 #include "collector/push.h"
 #include "collector/router.h"
 #include "collector/selfscrape.h"
@@ -21,7 +23,7 @@ struct collector {
 	struct stage st;
 	struct ring rings[ROUTER_MAX_AGGREGATORS];
 	struct router router;
-	struct push push;
+	struct push push;         /* /api/v1/import/prometheus */
 	struct event_base *base;
 	struct evhttp *http;
 	struct event *tick;
@@ -76,6 +78,7 @@ int main(int argc, char **argv)
 		log_error("push_init failed");
 		return 1;
 	}
+	/* more receivers: init here */
 	if (httpd_listen(c.http, c.st.cfg.push_listen, err, sizeof(err)) != 0) {
 		log_error("%s", err);
 		return 1; /* the port may be in TIME_WAIT or taken: retry via the launcher */
@@ -104,6 +107,7 @@ int main(int argc, char **argv)
 	if (c.scrape)
 		event_free(c.scrape);
 	event_free(c.tick);
+	/* more receivers: fini here */
 	push_fini(&c.push);
 	event_base_free(c.base);
 	stage_fini(&c.st);

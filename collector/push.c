@@ -7,14 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <zlib.h>
 
 #include "common/httpd.h"
 #include "common/log.h"
 #include "shm/segment.h"
 
 struct push_ctx {
-	struct router_batch *batch;
+	struct ingest *in;
 	int64_t default_ts;
 	int rc;
 	uint32_t line;
@@ -31,7 +30,7 @@ static int push_on_sample(void *ctx, const struct textparse_sample *s)
 		labels[i].value = s->labels[i].value;
 		labels[i].value_len = s->labels[i].value_len;
 	}
-	int rc = router_add(c->batch, s->name, s->name_len, labels, s->nlabels,
+	int rc = ingest_add(c->in, s->name, s->name_len, labels, s->nlabels,
 			    s->has_timestamp ? s->timestamp_ms : c->default_ts, s->value);
 	if (rc) {
 		c->rc = rc;
@@ -46,8 +45,8 @@ static int push_on_sample(void *ctx, const struct textparse_sample *s)
 int push_ingest_text(struct push *p, const char *body, size_t len, enum textparse_format fmt,
 		     int64_t default_ts_ms, int wait_ms, struct textparse_error *err)
 {
-	struct push_ctx c = {.batch = &p->batch, .default_ts = default_ts_ms};
-	router_batch_reset(&p->batch);
+	struct push_ctx c = {.in = &p->in, .default_ts = default_ts_ms};
+	ingest_reset(&p->in);
 	memset(err, 0, sizeof(*err));
 	int rc = textparse_parse(body, len, fmt, push_on_sample, NULL, &c, err);
 	if (rc != 0) {
@@ -57,107 +56,33 @@ int push_ingest_text(struct push *p, const char *body, size_t len, enum textpars
 			snprintf(err->msg, sizeof(err->msg), "%s", c.why);
 			rc = c.rc == -ENOMEM ? -ENOMEM : -EINVAL;
 		}
-		router_batch_reset(&p->batch);
+		ingest_reset(&p->in);
 		return rc;
 	}
-	size_t n = p->batch.n;
-	rc = router_commit(p->router, &p->batch, wait_ms);
-	if (rc == 0) {
-		ctl_add(p->st->slot, CTL_C_SAMPLES_IN, n);
-		ctl_add(p->st->slot, CTL_C_SAMPLES_OUT, n);
-	}
-	router_batch_reset(&p->batch);
-	return rc;
-}
-
-/* Inflates a gzip body into p->inflate_buf, at most `limit` bytes. Returns
- * the length, -EFBIG past the limit, -EINVAL for a bad stream. */
-static ssize_t push_gunzip(struct push *p, const uint8_t *in, size_t len, size_t limit)
-{
-	z_stream z;
-	memset(&z, 0, sizeof(z));
-	if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK)
-		return -ENOMEM;
-	z.next_in = (Bytef *)in;
-	z.avail_in = (uInt)len;
-	size_t out = 0;
-	int zr;
-	do {
-		if (p->inflate_cap - out < 65536) {
-			size_t nc = p->inflate_cap ? p->inflate_cap * 2 : 1u << 20;
-			uint8_t *nb = realloc(p->inflate_buf, nc);
-			if (!nb) {
-				inflateEnd(&z);
-				return -ENOMEM;
-			}
-			p->inflate_buf = nb;
-			p->inflate_cap = nc;
-		}
-		z.next_out = p->inflate_buf + out;
-		z.avail_out = (uInt)(p->inflate_cap - out);
-		zr = inflate(&z, Z_NO_FLUSH);
-		out = p->inflate_cap - z.avail_out;
-		if (out > limit) {
-			inflateEnd(&z);
-			return -EFBIG;
-		}
-		if (zr == Z_BUF_ERROR && z.avail_in == 0)
-			break;
-	} while (zr == Z_OK || (zr == Z_BUF_ERROR && z.avail_out == 0));
-	inflateEnd(&z);
-	if (zr != Z_STREAM_END)
-		return -EINVAL;
-	return (ssize_t)out;
+	return ingest_commit(&p->in, wait_ms);
 }
 
 static void push_on_import(struct evhttp_request *req, void *arg)
 {
 	struct push *p = arg;
-	struct evkeyvalq *hdr = evhttp_request_get_input_headers(req);
 	ctl_add(p->st->slot, CTL_C_REQUESTS, 1);
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST && evhttp_request_get_command(req) != EVHTTP_REQ_PUT) {
 		ctl_add(p->st->slot, CTL_C_BAD_REQUESTS, 1);
 		httpd_error(req, 405, "bad_data", "use POST with a Prometheus text body");
 		return;
 	}
-	struct evbuffer *in = evhttp_request_get_input_buffer(req);
-	size_t len = evbuffer_get_length(in);
-	const char *body = len ? (const char *)evbuffer_pullup(in, -1) : "";
-	const char *enc = evhttp_find_header(hdr, "Content-Encoding");
-	if (enc && strcasecmp(enc, "gzip") == 0) {
-		ssize_t n = push_gunzip(p, (const uint8_t *)body, len, (size_t)p->st->cfg.max_body_bytes);
-		if (n < 0) {
-			ctl_add(p->st->slot, CTL_C_BAD_REQUESTS, 1);
-			if (n == -EFBIG)
-				httpd_error(req, 413, "bad_data", "decompressed body larger than %lld bytes",
-					    (long long)p->st->cfg.max_body_bytes);
-			else
-				httpd_error(req, 400, "bad_data", "body is not valid gzip");
-			return;
-		}
-		body = (const char *)p->inflate_buf;
-		len = (size_t)n;
-	} else if (enc && strcasecmp(enc, "identity") != 0) {
-		ctl_add(p->st->slot, CTL_C_BAD_REQUESTS, 1);
-		httpd_error(req, 415, "bad_data", "unsupported Content-Encoding \"%s\"", enc);
+	const char *body;
+	size_t len;
+	if (ingest_read_body(&p->in, req, 0, &body, &len) != 0)
 		return;
-	}
-	const char *ct = evhttp_find_header(hdr, "Content-Type");
+	const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
 	enum textparse_format fmt = ct && strstr(ct, "openmetrics") ? TEXTPARSE_OPENMETRICS : TEXTPARSE_PROM;
 	struct textparse_error err;
 	int rc = push_ingest_text(p, body, len, fmt, segment_now_real_ms(), p->st->cfg.push_wait_ms, &err);
-	if (rc == 0) {
-		httpd_reply(req, 204, NULL, NULL, 0);
-	} else if (rc == -EINVAL) {
-		ctl_add(p->st->slot, CTL_C_BAD_REQUESTS, 1);
-		httpd_error(req, 400, "bad_data", "line %u, column %u: %s", err.line, err.column, err.msg);
-	} else if (rc == -ETIMEDOUT || rc == -EAGAIN) {
-		ctl_add(p->st->slot, CTL_C_REJECTED, 1);
-		httpd_error(req, 503, "unavailable", "ingestion rings are full; retry later");
-	} else {
-		log_error("import failed: %s", strerror(-rc));
-		httpd_error(req, 500, "internal", "%s", strerror(-rc));
-	}
+	if (rc == -EINVAL)
+		ingest_reply_bad(&p->in, req, "line %u, column %u: %s", err.line, err.column, err.msg);
+	else
+		ingest_reply_commit(&p->in, req, rc, 204);
 }
 
 static void push_on_health(struct evhttp_request *req, void *arg)
@@ -182,9 +107,8 @@ int push_init(struct push *p, struct stage *st, struct router *router, struct ev
 {
 	memset(p, 0, sizeof(*p));
 	p->st = st;
-	p->router = router;
 	p->http = http;
-	router_batch_init(&p->batch, router->naggr);
+	ingest_init(&p->in, st, router);
 	evhttp_set_max_body_size(http, (ev_ssize_t)st->cfg.max_body_bytes);
 	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_HEAD);
 	if (evhttp_set_cb(http, "/api/v1/import/prometheus", push_on_import, p) != 0 ||
@@ -197,7 +121,5 @@ int push_init(struct push *p, struct stage *st, struct router *router, struct ev
 
 void push_fini(struct push *p)
 {
-	router_batch_free(&p->batch);
-	free(p->inflate_buf);
-	p->inflate_buf = NULL;
+	ingest_fini(&p->in);
 }

@@ -18,17 +18,15 @@
 #include <event2/http.h>
 #include <stdint.h>
 
+#include "collector/ingest.h"
 #include "collector/router.h"
 #include "common/stage.h"
 #include "common/textparse.h"
 
 struct push {
 	struct stage *st;
-	struct router *router;
-	struct router_batch batch;
+	struct ingest in;         /* batch, body decoding, replies */
 	struct evhttp *http;
-	uint8_t *inflate_buf;     /* gzip output, reused */
-	size_t inflate_cap;
 };
 
 /* Sets up the handlers on `http` (listening is the caller's). Returns 0 or
@@ -36,7 +34,7 @@ struct push {
 int push_init(struct push *p, struct stage *st, struct router *router, struct evhttp *http);
 void push_fini(struct push *p);
 
-/* Parses a text body into p->batch (reset first) and commits it. Samples
+/* Parses a text body into p->in's batch (reset first) and commits it. Samples
  * without a timestamp get default_ts_ms. Returns 0; -EINVAL with err filled
  * for a bad body; -ETIMEDOUT when the rings stayed full; -ENOMEM. Used by the
  * HTTP handler and by the collector's own collection. */

@@ -91,19 +91,31 @@ int router_add_key(struct router_batch *b, const uint8_t *key, size_t key_len, i
 	return 0;
 }
 
-/* Ring bytes a destination's share takes: its samples plus, per record, the
- * batch and ring headers and a worst-case padding record at the wrap. */
-static uint64_t router_ring_need(uint64_t sample_bytes)
+/* Payload bytes of one sample record on `ring`: ROUTER_RECORD_MAX, or less
+ * on a ring too small to take records that large (the configuration allows
+ * 64 KiB rings; ring_reserve refuses more than a quarter of the area). */
+static uint32_t router_record_max(const struct ring *ring)
 {
-	uint64_t per = ROUTER_RECORD_MAX - REC_SAMPLES_HDR - REC_SAMPLE_ENTRY - SERIES_KEY_MAX;
+	uint32_t m = ring_max_payload(ring->capacity) & ~7u;
+	return m < ROUTER_RECORD_MAX ? m : ROUTER_RECORD_MAX;
+}
+
+/* Ring bytes a destination's share takes in the worst case: its samples
+ * plus, per record, the batch and ring headers; a padding record at the wrap
+ * (shorter than one reservation); and the whole last reservation, which
+ * must fit even though only part of it is committed. */
+static uint64_t router_ring_need(uint64_t sample_bytes, uint32_t rec_max)
+{
+	uint64_t per = rec_max - REC_SAMPLES_HDR - REC_SAMPLE_ENTRY - SERIES_KEY_MAX;
 	uint64_t records = sample_bytes / per + 1;
-	return sample_bytes + records * (REC_SAMPLES_HDR + RING_REC_HDR) + ROUTER_RECORD_MAX + RING_REC_HDR;
+	return sample_bytes + records * (REC_SAMPLES_HDR + RING_REC_HDR) + 2 * ring_rec_size(rec_max);
 }
 
 /* Writes destination d's samples as records; publishes as it goes. */
 static int router_write_dest(struct ring *ring, struct router_batch *b, uint16_t d, int wait_ms)
 {
 	struct rec_samples_writer w;
+	uint32_t rec_max = router_record_max(ring);
 	int open = 0;
 	for (size_t i = 0; i < b->n; i++) {
 		const struct router_sample *s = &b->s[i];
@@ -111,10 +123,10 @@ static int router_write_dest(struct ring *ring, struct router_batch *b, uint16_t
 			continue;
 		for (;;) {
 			if (!open) {
-				void *p = ring_reserve(ring, ROUTER_RECORD_MAX, wait_ms);
+				void *p = ring_reserve(ring, rec_max, wait_ms);
 				if (!p)
 					return -errno;
-				rec_samples_begin(&w, p, ROUTER_RECORD_MAX);
+				rec_samples_begin(&w, p, rec_max);
 				open = 1;
 			}
 			if (rec_samples_add(&w, s->id, b->keys + s->key_off, s->key_len, s->ts_ms,
@@ -139,7 +151,7 @@ int router_commit(struct router *r, struct router_batch *b, int wait_ms)
 	for (uint32_t d = 0; d < r->naggr; d++) {
 		if (!b->bytes[d])
 			continue;
-		uint64_t need = router_ring_need(b->bytes[d]);
+		uint64_t need = router_ring_need(b->bytes[d], router_record_max(&r->rings[d]));
 		if (need > r->rings[d].capacity)
 			continue; /* too big to be atomic: goes in pieces below */
 		int rc = ring_wait_space(&r->rings[d], need, wait_ms);

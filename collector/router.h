@@ -19,7 +19,7 @@
 #include "shm/ring.h"
 
 #define ROUTER_MAX_AGGREGATORS 64
-#define ROUTER_RECORD_MAX (256u * 1024u) /* payload bytes of one sample record */
+#define ROUTER_RECORD_MAX (256u * 1024u) /* payload bytes of one sample record, at most (less on small rings) */
 
 struct router_sample {
 	uint64_t id;

@@ -65,7 +65,11 @@ static int selfscrape_stat(struct selfscrape_buf *b, const char *root, const cha
 	while (fgets(line, sizeof(line), f)) {
 		unsigned long long v[8] = {0};
 		int cpu;
-		if (sscanf(line, "cpu%d %llu %llu %llu %llu %llu %llu %llu %llu", &cpu, &v[0], &v[1], &v[2], &v[3],
+		/* Only "cpuN" lines: the first line, "cpu  <totals>", sums every CPU,
+		 * and sscanf's %d would skip its blanks and read the user ticks as a
+		 * CPU number (node_exporter reports per-CPU times only). */
+		if (strncmp(line, "cpu", 3) == 0 && isdigit((unsigned char)line[3]) &&
+		    sscanf(line, "cpu%d %llu %llu %llu %llu %llu %llu %llu %llu", &cpu, &v[0], &v[1], &v[2], &v[3],
 			   &v[4], &v[5], &v[6], &v[7]) >= 5) {
 			if (!cpu_header) {
 				selfscrape_printf(b, "# HELP node_cpu_seconds_total Seconds the CPUs spent in each mode.\n"

@@ -272,6 +272,11 @@ static int config_apply(struct config *c, cJSON *root, const char *origin, char 
 			}
 		} else if (strcmp(k, "data_dir") == 0) {
 			rc = config_str(o, c->data_dir, sizeof(c->data_dir), k, origin, err, errlen);
+		} else if (strcmp(k, "scrape_config_file") == 0) {
+			if (cJSON_IsString(o) && !o->valuestring[0])
+				c->scrape_config_file[0] = '\0';
+			else
+				rc = config_str(o, c->scrape_config_file, sizeof(c->scrape_config_file), k, origin, err, errlen);
 		} else if (strcmp(k, "api_listen") == 0 || strcmp(k, "push_listen") == 0) {
 			char *dst = k[0] == 'a' ? c->api_listen : c->push_listen;
 			char host[128];
@@ -479,6 +484,7 @@ char *config_to_json(const struct config *c)
 	cJSON_AddStringToObject(r, "data_dir", c->data_dir);
 	cJSON_AddStringToObject(r, "api_listen", c->api_listen);
 	cJSON_AddStringToObject(r, "push_listen", c->push_listen);
+	cJSON_AddStringToObject(r, "scrape_config_file", c->scrape_config_file);
 	cJSON_AddNumberToObject(r, "collectors", c->collectors);
 	cJSON_AddNumberToObject(r, "aggregators", c->aggregators);
 	cJSON_AddNumberToObject(r, "alerters", c->alerters);

@@ -35,6 +35,7 @@ struct config {
 	char data_dir[512];
 	char api_listen[128];      /* HOST:PORT */
 	char push_listen[128];     /* HOST:PORT */
+	char scrape_config_file[512]; /* Prometheus scrape config (YAML), "" = none */
 	uint32_t collectors, aggregators, alerters, apiservers;
 	int log_json;
 	uint64_t sample_ring_bytes;

@@ -2,6 +2,7 @@
 #include "common/httpd.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <sys/queue.h>
 #include <event2/buffer.h>
@@ -114,7 +115,10 @@ void httpd_error(struct evhttp_request *req, int code, const char *type, const c
 }
 
 /* Parses a query string into params. libevent decodes the values but not
- * the keys, and clients send "match%5B%5D": decode the keys too. */
+ * the keys, and clients send "match%5B%5D": decode the keys too. The
+ * entries move from the parsed list as they are, not through
+ * evhttp_add_header, which drops values holding CR or LF (multi-line
+ * PromQL) as invalid header values. */
 static int httpd_parse_into(const char *q, struct evkeyvalq *params)
 {
 	struct evkeyvalq raw;
@@ -123,15 +127,20 @@ static int httpd_parse_into(const char *q, struct evkeyvalq *params)
 		return -EINVAL;
 	struct evkeyval *kv;
 	TAILQ_FOREACH(kv, &raw, next) {
-		char *key = evhttp_uridecode(kv->key, 1, NULL);
+		size_t n;
+		char *key = evhttp_uridecode(kv->key, 1, &n);
 		if (!key) {
 			evhttp_clear_headers(&raw);
 			return -ENOMEM;
 		}
-		evhttp_add_header(params, key, kv->value);
+		/* Decoding never lengthens: overwrite in place. */
+		memcpy(kv->key, key, n + 1);
 		free(key);
 	}
-	evhttp_clear_headers(&raw);
+	while ((kv = TAILQ_FIRST(&raw)) != NULL) {
+		TAILQ_REMOVE(&raw, kv, next);
+		TAILQ_INSERT_TAIL(params, kv, next);
+	}
 	return 0;
 }
 
@@ -171,6 +180,15 @@ size_t httpd_param_all(struct evkeyvalq *params, const char *name, const char **
 	return n;
 }
 
+/* Reads exactly two digits at p into *v. */
+static int httpd_two_digits(const char *p, int *v)
+{
+	if (!isdigit((unsigned char)p[0]) || !isdigit((unsigned char)p[1]))
+		return -EINVAL;
+	*v = (p[0] - '0') * 10 + (p[1] - '0');
+	return 0;
+}
+
 int httpd_parse_time(const char *s, int64_t *ms)
 {
 	char *end;
@@ -178,6 +196,9 @@ int httpd_parse_time(const char *s, int64_t *ms)
 		return -EINVAL;
 	double v = strtod(s, &end);
 	if (*end == '\0' && end != s && isfinite(v)) {
+		/* Past about 292 million years the ms do not fit in int64_t. */
+		if (fabs(v) > 9.2e15)
+			return -EINVAL;
 		*ms = (int64_t)llround(v * 1000.0);
 		return 0;
 	}
@@ -186,17 +207,22 @@ int httpd_parse_time(const char *s, int64_t *ms)
 	const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
 	if (!p)
 		return -EINVAL;
-	double frac = 0;
+	/* Fraction: '.' and one or more digits, nothing strtod would add
+	 * (exponents, signs). */
+	double frac = 0, scale = 0.1;
 	if (*p == '.') {
-		frac = strtod(p, &end);
-		p = end;
+		if (!isdigit((unsigned char)p[1]))
+			return -EINVAL;
+		for (p++; isdigit((unsigned char)*p); p++, scale /= 10)
+			frac += (*p - '0') * scale;
 	}
 	int64_t off = 0;
 	if (*p == 'Z' || *p == 'z') {
 		p++;
 	} else if (*p == '+' || *p == '-') {
+		/* Exactly "+hh:mm": the checks stop at the NUL, never past it. */
 		int hh, mm;
-		if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2)
+		if (httpd_two_digits(p + 1, &hh) != 0 || p[3] != ':' || httpd_two_digits(p + 4, &mm) != 0)
 			return -EINVAL;
 		off = (int64_t)(hh * 3600 + mm * 60) * (*p == '+' ? 1 : -1);
 		p += 6;

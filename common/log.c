@@ -24,10 +24,12 @@ void log_set_level(enum log_level level)
 	log_min = level;
 }
 
-/* Appends s JSON-escaped to buf at *n (bounded by cap). */
+/* Appends s JSON-escaped to buf at *n (bounded by cap). It stops while
+ * 4 bytes are left after the longest escape (6), so the closing "}\n and
+ * its NUL always fit and a truncated line is still one JSON object. */
 static void log_json_escape(char *buf, size_t cap, size_t *n, const char *s)
 {
-	for (; *s && *n + 7 < cap; s++) {
+	for (; *s && *n + 6 + 4 <= cap; s++) {
 		unsigned char c = (unsigned char)*s;
 		if (c == '"' || c == '\\') {
 			buf[(*n)++] = '\\';

@@ -38,27 +38,21 @@ int matcher_init(struct matcher *m, int op, const char *name, size_t name_len,
 		return -ENOMEM;
 	}
 	if (op == REC_M_RE || op == REC_M_NRE) {
-		/* Prometheus anchors every regex: ^(?:re)$. PCRE2_DOTALL because Go's
-		 * RE2 in Prometheus matches newlines with '.' under (?s) it sets. */
-		size_t plen = value_len + 6;
-		char *pat = malloc(plen + 1);
-		if (!pat) {
-			matcher_free(m);
-			return -ENOMEM;
-		}
-		memcpy(pat, "^(?:", 4);
-		memcpy(pat + 4, value, value_len);
-		memcpy(pat + 4 + value_len, ")$", 2);
-		pat[plen] = '\0';
+		/* Prometheus anchors every regex: ^(?:re)$. The anchors are
+		 * compile options, not text around the value: text would let a
+		 * value like "a)|(b" close the group and escape the anchoring,
+		 * and PCRE2's $ also accepts a trailing newline, which RE2's
+		 * does not. PCRE2_DOTALL because Go's RE2 in Prometheus matches
+		 * newlines with '.' under (?s) it sets. */
 		int ec;
 		PCRE2_SIZE eo;
-		pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, plen, PCRE2_DOTALL | PCRE2_UTF,
+		pcre2_code *re = pcre2_compile((PCRE2_SPTR)m->value, value_len,
+					       PCRE2_ANCHORED | PCRE2_ENDANCHORED | PCRE2_DOTALL | PCRE2_UTF,
 					       &ec, &eo, NULL);
-		free(pat);
 		if (!re) {
 			PCRE2_UCHAR msg[160];
 			pcre2_get_error_message(ec, msg, sizeof(msg));
-			size_t off = eo >= 4 ? eo - 4 : 0;
+			size_t off = eo < value_len ? eo : value_len;
 			snprintf(err, errlen, "invalid regular expression \"%s\" at offset %zu: %s", m->value, off,
 				 (const char *)msg);
 			matcher_free(m);

@@ -42,7 +42,7 @@ int selector_parse_duration(const char *s, size_t len, int64_t *ms)
 {
 	size_t i = 0;
 	char buf[64];
-	while (i < len && i < sizeof(buf) - 1 && (isdigit((unsigned char)s[i]) || strchr("smhdwy", s[i])))
+	while (i < len && i < sizeof(buf) - 1 && (isdigit((unsigned char)s[i]) || (s[i] && strchr("smhdwy", s[i]))))
 		i++;
 	if (i == 0)
 		return -EINVAL;
@@ -86,6 +86,7 @@ static int selector_string(struct selector_rd *r, char **out, size_t *outlen)
 			}
 		} else if (c == '\n' && q != '`') {
 			free(buf);
+			r->pos--; /* at the newline */
 			return selector_fail(r, "unterminated string (newline)");
 		}
 		buf[n++] = c;
@@ -162,12 +163,13 @@ static int selector_matchers(struct selector *sel, struct selector_rd *r)
 		char *val;
 		size_t vl;
 		int rc = selector_string(r, &val, &vl);
-		if (rc == 0)
-			rc = selector_add(sel, r, op, name, nl, val, vl);
+		if (rc == 0) {
+			rc = selector_add(sel, r, op, name, nl, val, vl); /* copies val */
+			free(val);
+		}
 		free(qname);
 		if (rc)
 			return rc;
-		free(val);
 		selector_skip(r);
 		if (r->pos < r->len && r->s[r->pos] == ',') {
 			r->pos++;
@@ -283,6 +285,10 @@ int selector_to_query(const struct selector *sel, struct rec_query *q, uint8_t s
 {
 	if (q->nmatchers + sel->n > REC_MAX_MATCHERS || set >= REC_MAX_SETS)
 		return -ENOSPC;
+	/* The query record holds 16-bit lengths: refuse rather than truncate. */
+	for (size_t i = 0; i < sel->n; i++)
+		if (sel->m[i].name_len > UINT16_MAX || sel->m[i].value_len > UINT16_MAX)
+			return -E2BIG;
 	for (size_t i = 0; i < sel->n; i++) {
 		struct rec_matcher *m = &q->m[q->nmatchers++];
 		m->op = sel->m[i].op;

@@ -36,7 +36,9 @@ int selector_parse(struct selector *sel, const char *s, size_t len, size_t *cons
 void selector_free(struct selector *sel);
 
 /* Appends the selector's matchers to q as matcher set `set` (q->nsets is
- * raised to cover it). Returns 0 or -ENOSPC. The strings stay owned by sel. */
+ * raised to cover it). Returns 0, -ENOSPC (too many matchers or set out of
+ * range) or -E2BIG (a name or value longer than 65535 bytes, which the
+ * query record cannot hold). The strings stay owned by sel. */
 int selector_to_query(const struct selector *sel, struct rec_query *q, uint8_t set);
 
 /* Parses a PromQL/Prometheus duration ("5m", "1h30m", "500ms") at the start

@@ -150,6 +150,7 @@ static void launch_usage(FILE *f)
 		"  --api-listen HOST:PORT HTTP API address\n"
 		"  --push-listen HOST:PORT push receiver address\n"
 		"  --data-dir DIR         data directory\n"
+		"  --scrape-config FILE   Prometheus scrape configuration (prometheus.yml format)\n"
 		"  --instance NAME        instance name (names the shared memory)\n"
 		"  --only STAGE --index I supervise only that process (collector, aggregator,\n"
 		"                         alerter or apiserver), e.g. one container per stage\n"
@@ -164,7 +165,7 @@ static void launch_usage(FILE *f)
 struct launch_opts {
 	const char *config_file;
 	long n_stage[CTL_STAGES];    /* -1 when not given */
-	const char *api_listen, *push_listen, *data_dir, *instance;
+	const char *api_listen, *push_listen, *data_dir, *instance, *scrape_config;
 	int only_stage;              /* -1 when not given */
 	long only_index;             /* -1 when not given */
 	int cleanup;
@@ -186,7 +187,7 @@ static int launch_parse_long(const char *s, long lo, long hi, long *out)
  * to stderr what is wrong. */
 static int launch_parse_args(struct launch_opts *o, int argc, char **argv)
 {
-	enum { O_COLL = 256, O_AGG, O_ALERT, O_API, O_APIL, O_PUSHL, O_DATA, O_INST, O_ONLY, O_INDEX, O_CLEAN };
+	enum { O_COLL = 256, O_AGG, O_ALERT, O_API, O_APIL, O_PUSHL, O_DATA, O_INST, O_ONLY, O_INDEX, O_CLEAN, O_SCRAPE };
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"collectors", required_argument, NULL, O_COLL},
@@ -196,6 +197,7 @@ static int launch_parse_args(struct launch_opts *o, int argc, char **argv)
 		{"api-listen", required_argument, NULL, O_APIL},
 		{"push-listen", required_argument, NULL, O_PUSHL},
 		{"data-dir", required_argument, NULL, O_DATA},
+		{"scrape-config", required_argument, NULL, O_SCRAPE},
 		{"instance", required_argument, NULL, O_INST},
 		{"only", required_argument, NULL, O_ONLY},
 		{"index", required_argument, NULL, O_INDEX},
@@ -234,6 +236,9 @@ static int launch_parse_args(struct launch_opts *o, int argc, char **argv)
 			break;
 		case O_DATA:
 			o->data_dir = optarg;
+			break;
+		case O_SCRAPE:
+			o->scrape_config = optarg;
 			break;
 		case O_INST:
 			o->instance = optarg;
@@ -317,6 +322,17 @@ static int launch_load_config(struct config *cfg, const struct launch_opts *o, c
 	}
 	if (o->data_dir && (rc = launch_set_str(cfg->data_dir, sizeof(cfg->data_dir), o->data_dir, "--data-dir", err, errlen)))
 		return rc;
+	if (o->scrape_config) {
+		/* Absolute, so every stage finds it whatever its directory. */
+		char abs[PATH_MAX];
+		if (!realpath(o->scrape_config, abs)) {
+			snprintf(err, errlen, "--scrape-config %s: %s", o->scrape_config, strerror(errno));
+			return -EINVAL;
+		}
+		if ((rc = launch_set_str(cfg->scrape_config_file, sizeof(cfg->scrape_config_file), abs,
+					 "--scrape-config", err, errlen)))
+			return rc;
+	}
 	if (o->instance) {
 		if (strpbrk(o->instance, "/. ")) {
 			snprintf(err, errlen, "--instance must not contain '/', '.' or spaces: \"%s\"", o->instance);

@@ -77,6 +77,7 @@ def main():
                     with lock:
                         stats["codes"][st] = stats["codes"].get(st, 0) + 1
                     if st == 204:
+                        time.sleep(0.05)  # paced, so the kills below land mid-push
                         break
                     with lock:
                         stats["retries"] += 1
@@ -97,6 +98,7 @@ def main():
             os.kill(pids[0], signal.SIGKILL)
             killed[(stage, idx)] = pids[0]
             time.sleep(0.3)
+        check(any(t.is_alive() for t in threads), "the kills landed while clients were still pushing")
         for (stage, idx), old in killed.items():
             new = m.wait_stage_pid(stage, idx, not_pid=old, timeout=5)
             check(new is not None and new != old, "%s[%d] restarted (pid %s -> %s)" % (stage, idx, old, new))
@@ -139,6 +141,8 @@ def main():
         check(st == 200 and js["data"] == [str(i) for i in range(7)], "/api/v1/label/shard/values")
         st, js = m.api.get_json("/api/v1/labels")
         check(st == 200 and {"__name__", "job", "series", "shard"} <= set(js["data"]), "/api/v1/labels")
+        st, js = m.api.get_json("/api/v1/series", {"match[]": "good_metric"})
+        check(st == 200 and js["data"] == [], "nothing of the rejected body was stored")
         st, js = m.api.get_json("/api/v1/query", {"query": "mcs_it_total{"})
         check(st == 400 and js.get("status") == "error" and js.get("errorType") == "bad_data",
               "bad selector gets a Prometheus error body")
@@ -173,6 +177,8 @@ def main():
         r = m.ringctl("list")
         names = ["c%d-a%d" % (i, j) for i in range(2) for j in range(2)] + ["a0-r0", "a1-r0", "p0-a0-q", "a0-p0-r"]
         check(r.returncode == 0 and all(n in r.stdout for n in names), "mcs-ringctl lists every ring")
+        r = m.ringctl("peek", "c0-a0")
+        check(r.returncode == 0, "mcs-ringctl peek decodes a ring without consuming")
         r = m.ringctl("list", "--json")
         check(r.returncode == 0 and r.stdout.strip().startswith(("{", "[")), "mcs-ringctl list --json")
 
