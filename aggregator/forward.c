@@ -35,12 +35,17 @@ static void forward_one(struct forward *f, uint32_t k, const struct rec_sample *
 {
 	for (int tries = 0; tries < 2; tries++) {
 		if (!f->open[k]) {
-			void *p = ring_reserve(&f->rings[k], FORWARD_RECORD_MAX, 0);
+			/* FORWARD_RECORD_MAX, or less on a ring too small for it (the
+			 * configuration allows 64 KiB alert rings). */
+			uint32_t max = ring_max_payload(f->rings[k].capacity) & ~7u;
+			if (max > FORWARD_RECORD_MAX)
+				max = FORWARD_RECORD_MAX;
+			void *p = ring_reserve(&f->rings[k], max, 0);
 			if (!p) {
 				ctl_add(f->st->slot, CTL_C_ALERT_DROPS, 1);
 				return;
 			}
-			rec_samples_begin(&f->w[k], p, FORWARD_RECORD_MAX);
+			rec_samples_begin(&f->w[k], p, max);
 			f->open[k] = 1;
 		}
 		if (rec_samples_add(&f->w[k], s->id, s->key, s->key_len, s->ts_ms, s->value, 0, NULL) == 0)

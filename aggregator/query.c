@@ -50,7 +50,7 @@ static int query_end(struct ring *reply, uint64_t qid, int32_t status, const cha
 {
 	void *p = ring_reserve(reply, 16 + 1024, wait_ms);
 	if (!p)
-		return -errno;
+		return -ETIMEDOUT; /* full (EAGAIN with no wait) is abandoned like a timeout */
 	int n = rec_end_encode(p, 16 + 1024, qid, status, msg);
 	ring_commit(reply, REC_END, (uint32_t)n);
 	ring_publish(reply);
@@ -62,6 +62,7 @@ static int query_series(struct store *s, const struct rec_query *q, const struct
 {
 	uint32_t count = 0;
 	uint64_t since_publish = 0;
+	uint32_t room = ring_max_payload(reply->capacity); /* 64 KiB rings take 16 KiB records */
 	for (size_t i = 0; i < s->nseries; i++) {
 		const struct store_series *se = &s->series[i];
 		if (!query_in_range(se, q->start_ms, q->end_ms) || !query_match(qs, se))
@@ -74,8 +75,14 @@ static int query_series(struct store *s, const struct rec_query *q, const struct
 		uint32_t to = store_lower_bound(se, q->end_ms == INT64_MAX ? INT64_MAX : q->end_ms + 1);
 		if (q->kind == REC_Q_SERIES)
 			to = from; /* keys only */
+		/* Points per piece: QUERY_PIECE_POINTS, or fewer when the reply ring
+		 * is too small for records that large (keys are <= SERIES_KEY_MAX,
+		 * so a piece always holds some points). */
+		uint32_t piece = (uint32_t)((room - rec_series_size(se->key_len, 0)) / REC_POINT);
+		if (piece > QUERY_PIECE_POINTS)
+			piece = QUERY_PIECE_POINTS;
 		do {
-			uint32_t n = to - from > QUERY_PIECE_POINTS ? QUERY_PIECE_POINTS : to - from;
+			uint32_t n = to - from > piece ? piece : to - from;
 			size_t sz = rec_series_size(se->key_len, n);
 			void *p = ring_reserve(reply, (uint32_t)sz, wait_ms);
 			if (!p)
@@ -102,7 +109,7 @@ static int query_str_cmp(const void *a, const void *b)
 }
 
 static int query_strings(struct store *s, const struct rec_query *q, const struct query_sets *qs,
-			 struct ring *reply, int wait_ms)
+			 struct ring *reply, int wait_ms, char *msg, size_t msglen)
 {
 	struct query_str *v = NULL;
 	size_t n = 0, cap = 0;
@@ -145,17 +152,26 @@ static int query_strings(struct store *s, const struct rec_query *q, const struc
 		qsort(v, n, sizeof(*v), query_str_cmp);
 	struct rec_strings_writer w;
 	int open = 0;
+	uint32_t rec_max = ring_max_payload(reply->capacity);
+	if (rec_max > QUERY_STRINGS_MAX)
+		rec_max = QUERY_STRINGS_MAX;
+	uint32_t count = 0;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		if (i > 0 && query_str_cmp(&v[i - 1], &v[i]) == 0)
 			continue;
+		if (q->limit && ++count > q->limit) { /* records.h: limit counts strings too */
+			snprintf(msg, msglen, "query selects more than %u strings", q->limit);
+			rc = -E2BIG;
+			break;
+		}
 		for (;;) {
 			if (!open) {
-				void *p = ring_reserve(reply, QUERY_STRINGS_MAX, wait_ms);
+				void *p = ring_reserve(reply, rec_max, wait_ms);
 				if (!p) {
 					rc = -ETIMEDOUT;
 					break;
 				}
-				rec_strings_begin(&w, p, QUERY_STRINGS_MAX, q->qid);
+				rec_strings_begin(&w, p, rec_max, q->qid);
 				open = 1;
 			}
 			if (rec_strings_add(&w, v[i].s, v[i].len) == 0)
@@ -190,7 +206,7 @@ int query_serve(struct store *s, const struct rec_query *q, struct ring *reply, 
 		if (q->kind == REC_Q_SELECT || q->kind == REC_Q_SERIES)
 			rc = query_series(s, q, &qs, reply, wait_ms, msg, sizeof(msg));
 		else
-			rc = query_strings(s, q, &qs, reply, wait_ms);
+			rc = query_strings(s, q, &qs, reply, wait_ms, msg, sizeof(msg));
 	}
 	query_sets_free(&qs);
 	if (rc == -ETIMEDOUT)

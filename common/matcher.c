@@ -85,10 +85,10 @@ void matcher_free(struct matcher *m)
 int matcher_match_value(const struct matcher *m, const char *value, size_t len)
 {
 	switch (m->op) {
-	case REC_M_EQ:
-		return len == m->value_len && memcmp(value, m->value, len) == 0;
+	case REC_M_EQ: /* len 0 first: value may be NULL for an absent label */
+		return len == m->value_len && (len == 0 || memcmp(value, m->value, len) == 0);
 	case REC_M_NE:
-		return !(len == m->value_len && memcmp(value, m->value, len) == 0);
+		return !(len == m->value_len && (len == 0 || memcmp(value, m->value, len) == 0));
 	default: {
 		int rc = pcre2_match(m->re, (PCRE2_SPTR)(value ? value : ""), len, 0, 0, m->md, NULL);
 		int hit = rc >= 0;
