@@ -13,6 +13,7 @@
 /* Receivers and sources: one include, one field, one init and one fini
  * each (keep the four lists in the same order). */
 #include "collector/push.h"
+#include "collector/influx.h"
 #include "collector/router.h"
 #include "collector/selfscrape.h"
 #include "common/httpd.h"
@@ -24,10 +25,11 @@ struct collector {
 	struct ring rings[ROUTER_MAX_AGGREGATORS];
 	struct router router;
 	struct push push;         /* /api/v1/import/prometheus */
+	struct influx influx;     /* /write, /api/v2/write (Influx line protocol) */
 	struct event_base *base;
 	struct evhttp *http;
 	struct event *tick;
-	struct event *scrape;
+	struct event *selfscrape;   /* own counters and node metrics timer */
 };
 
 static void collector_on_tick(evutil_socket_t fd, short what, void *arg)
@@ -78,6 +80,10 @@ int main(int argc, char **argv)
 		log_error("push_init failed");
 		return 1;
 	}
+	if (influx_init(&c.influx, &c.st, &c.router, c.http) != 0) {
+		log_error("influx_init failed");
+		return 1;
+	}
 	/* more receivers: init here */
 	if (httpd_listen(c.http, c.st.cfg.push_listen, err, sizeof(err)) != 0) {
 		log_error("%s", err);
@@ -89,8 +95,8 @@ int main(int argc, char **argv)
 	if (c.st.index == 0 && (c.st.cfg.self_scrape || c.st.cfg.node_metrics)) {
 		struct timeval iv = {c.st.cfg.scrape_interval_ms / 1000, (c.st.cfg.scrape_interval_ms % 1000) * 1000};
 		struct timeval first = {1, 0};
-		c.scrape = event_new(c.base, -1, EV_PERSIST, collector_on_scrape, &c);
-		event_add(c.scrape, &iv);
+		c.selfscrape = event_new(c.base, -1, EV_PERSIST, collector_on_scrape, &c);
+		event_add(c.selfscrape, &iv);
 		event_base_once(c.base, -1, EV_TIMEOUT, collector_on_scrape, &c, &first);
 	}
 	stage_set_ready(&c.st, 1);
@@ -104,10 +110,11 @@ int main(int argc, char **argv)
 		ring_publish(&c.rings[j]);
 		ring_detach(&c.rings[j]);
 	}
-	if (c.scrape)
-		event_free(c.scrape);
+	if (c.selfscrape)
+		event_free(c.selfscrape);
 	event_free(c.tick);
 	/* more receivers: fini here */
+	influx_fini(&c.influx);
 	push_fini(&c.push);
 	event_base_free(c.base);
 	stage_fini(&c.st);
