@@ -59,13 +59,15 @@ struct relabel_label {
 	char *value;         /* owned */
 };
 
-/* A mutable label set (owned strings). */
+/* A mutable label set (owned strings), kept sorted by name; setting an
+ * empty value deletes the label (labels.Builder semantics). */
 struct relabel_labels {
 	struct relabel_label *l;
 	size_t n, cap;
 };
 
-/* Fills *r with Prometheus defaults for `action`. */
+/* Zeroes *r with action replace. NULL separator/regex_src/replacement mean
+ * Prometheus' defaults (";", "(.*)", "$1"); relabel_rule_finish fills them. */
 void relabel_rule_defaults(struct relabel_rule *r);
 
 /* Compiles r->regex_src and checks the rule as Prometheus validates it
@@ -81,6 +83,15 @@ void relabel_config_free(struct relabel_config *c);
  * or -1. */
 int relabel_action_parse(const char *s);
 
+/* The name of an action ("replace", ...). */
+const char *relabel_action_name(enum relabel_action a);
+
+/* 1 when s[0..n) is a label name: [a-zA-Z_][a-zA-Z0-9_]*. */
+int relabel_name_valid(const char *s, size_t n);
+
+/* MD5 of data[0..n) (hashmod; exposed for tests). */
+void relabel_md5(const void *data, size_t n, uint8_t out[16]);
+
 /* Applies every rule of c to ls. Returns 1 to keep the series/target, 0
  * when a keep/drop rule dropped it, -ENOMEM. */
 int relabel_apply(const struct relabel_config *c, struct relabel_labels *ls);
@@ -90,6 +101,8 @@ int relabel_labels_set(struct relabel_labels *ls, const char *name, size_t nl, c
 const char *relabel_labels_get(const struct relabel_labels *ls, const char *name);
 void relabel_labels_del(struct relabel_labels *ls, const char *name);
 void relabel_labels_clear(struct relabel_labels *ls);
+/* Copies every label of src into dst. 0 or -ENOMEM. */
+int relabel_labels_copy(struct relabel_labels *dst, const struct relabel_labels *src);
 void relabel_labels_free(struct relabel_labels *ls);
 
 #endif

@@ -52,6 +52,7 @@ struct scrapeconf_job {
 	char *auth_type, *auth_cred;     /* authorization: type default "Bearer" */
 	struct scrapeconf_group *groups; /* static groups, then file_sd groups (refreshed) */
 	size_t ngroups;
+	size_t nstatic;                  /* groups[0..nstatic) come from static_configs */
 	char **sd_files;                 /* file_sd_configs file patterns */
 	size_t nsd_files;
 	int64_t sd_refresh_ms;
@@ -67,6 +68,14 @@ struct scrapeconf {
 	size_t nexternal;
 	struct scrapeconf_job *jobs;
 	size_t njobs;
+	/* Global defaults of the per-job limits (0 = none), as Prometheus' global section. */
+	uint64_t sample_limit, label_limit, label_name_length_limit, label_value_length_limit, target_limit;
+	/* Known Prometheus sections mcs does not use (rule_files, alerting,
+	 * remote_write, ...) are accepted; each one leaves a message here,
+	 * "file:line:col: ...", for the caller to log. */
+	char **warnings;
+	size_t nwarnings;
+	char *dir;                       /* directory of the YAML file: base of relative paths; NULL = cwd */
 };
 
 /* A concrete target after relabel_configs. */
@@ -79,6 +88,7 @@ struct scrapeconf_target {
 	struct relabel_labels labels;     /* final target labels (job, instance, ...; no __ labels) */
 	struct relabel_labels discovered; /* labels before relabeling (incl. __address__ etc.) */
 	uint64_t hash;                    /* of job + url + labels: identity and jitter */
+	int64_t interval_ms, timeout_ms;  /* from __scrape_interval__/__scrape_timeout__ after relabeling */
 };
 
 /* Loads a Prometheus YAML file. Returns 0 or -EINVAL with "file:line:col:
