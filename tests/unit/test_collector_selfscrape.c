@@ -1,12 +1,10 @@
 /* test_collector_selfscrape: unit tests of collector/selfscrape.
  *
- * Node metrics are rendered from a fake /proc (tests/data/proc: stat,
- * meminfo, loadavg with known numbers) and compared line by line with what
- * node_exporter would name them; every rendering must also parse with
- * textparse. Stage counters come from a control block made under a unique
- * instance name. selfscrape_run is checked end to end over real rings (it
- * reads the machine's real /proc). Without the data folder the binary
- * exits 77 (skipped).
+ * Stage counters come from a control block made under a unique instance
+ * name, and every rendering must parse with textparse. selfscrape_run is
+ * checked end to end over real rings (it reads the machine's real /proc and
+ * /sys through the node agent). The node metrics themselves, rendered from
+ * fixture trees, are tested in test_collector_nodeagent.c.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,26 +24,6 @@
 #include "common/series.h"
 #include "common/stage.h"
 #include "common/textparse.h"
-
-static char proc_dir[600];
-
-/* Finds tests/data/proc from the top directory (MCS_TOP, as scripts/
- * run-tests sets it, or the current directory). Returns 0 when found. */
-static int find_proc_dir(void)
-{
-	const char *tops[] = {getenv("MCS_TOP"), ".", "../..", NULL};
-	for (int i = 0; i < 3; i++) {
-		struct stat sb;
-		char probe[700];
-		if (!tops[i])
-			continue;
-		snprintf(proc_dir, sizeof(proc_dir), "%s/tests/data/proc", tops[i]);
-		snprintf(probe, sizeof(probe), "%s/stat", proc_dir);
-		if (stat(probe, &sb) == 0)
-			return 0;
-	}
-	return -1;
-}
 
 struct lines {
 	char **l;
@@ -83,15 +61,6 @@ static int has_line(const struct lines *ls, const char *want)
 	return 0;
 }
 
-static size_t count_prefix(const struct lines *ls, const char *prefix)
-{
-	size_t n = 0;
-	for (size_t i = 0; i < ls->n; i++)
-		if (strncmp(ls->l[i], prefix, strlen(prefix)) == 0)
-			n++;
-	return n;
-}
-
 #define assert_line(ls, s)                                                      \
 	do {                                                                    \
 		if (!has_line((ls), (s)))                                       \
@@ -121,158 +90,6 @@ static size_t parse_ok(const struct selfscrape_buf *b, struct parsed *p)
 	if (rc != 0)
 		fail_msg("rendering does not parse: line %u col %u: %s", err.line, err.column, err.msg);
 	return p->samples;
-}
-
-#define L "job=\"node\",instance=\"box\""
-
-static void cpu_line(char *out, size_t len, int cpu, const char *mode, unsigned long long ticks)
-{
-	double hz = (double)sysconf(_SC_CLK_TCK);
-	snprintf(out, len, "node_cpu_seconds_total{" L ",cpu=\"%d\",mode=\"%s\"} %.2f", cpu, mode, (double)ticks / hz);
-}
-
-static void test_cpu_seconds_per_cpu_and_mode_from_proc_stat(void **state)
-{
-	(void)state;
-	struct selfscrape_buf b = {0};
-	assert_int_equal(selfscrape_node(&b, proc_dir, "box"), 0);
-	struct lines ls;
-	split(&b, &ls);
-	static const char *const modes[8] = {"user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal"};
-	static const unsigned long long cpu0[8] = {1393280, 32966, 572056, 13343292, 6130, 0, 17875, 0};
-	static const unsigned long long cpu1[8] = {1335, 7, 250, 99999, 12, 3, 45, 6};
-	char want[256];
-	for (int m = 0; m < 8; m++) {
-		cpu_line(want, sizeof(want), 0, modes[m], cpu0[m]);
-		assert_line(&ls, want);
-		cpu_line(want, sizeof(want), 1, modes[m], cpu1[m]);
-		assert_line(&ls, want);
-	}
-	if (sysconf(_SC_CLK_TCK) == 100) { /* USER_HZ on every mainstream Linux */
-		assert_line(&ls, "node_cpu_seconds_total{" L ",cpu=\"0\",mode=\"user\"} 13932.80");
-		assert_line(&ls, "node_cpu_seconds_total{" L ",cpu=\"1\",mode=\"idle\"} 999.99");
-		assert_line(&ls, "node_cpu_seconds_total{" L ",cpu=\"1\",mode=\"steal\"} 0.06");
-	}
-	/* Two CPUs, eight modes: the "cpu " total line is no CPU of its own. */
-	assert_int_equal(count_prefix(&ls, "node_cpu_seconds_total{"), 16);
-	assert_int_equal(count_prefix(&ls, "# TYPE node_cpu_seconds_total counter"), 1);
-	lines_free(&ls);
-	selfscrape_buf_free(&b);
-}
-
-static void test_system_counters_from_proc_stat(void **state)
-{
-	(void)state;
-	struct selfscrape_buf b = {0};
-	assert_int_equal(selfscrape_node(&b, proc_dir, "box"), 0);
-	struct lines ls;
-	split(&b, &ls);
-	assert_line(&ls, "node_context_switches_total{" L "} 3254101");
-	assert_line(&ls, "node_boot_time_seconds{" L "} 1700000000");
-	assert_line(&ls, "node_forks_total{" L "} 51122");
-	assert_line(&ls, "node_intr_total{" L "} 199292");
-	assert_line(&ls, "node_procs_running{" L "} 2");
-	assert_line(&ls, "node_procs_blocked{" L "} 1");
-	assert_line(&ls, "# TYPE node_context_switches_total counter");
-	assert_line(&ls, "# TYPE node_procs_running gauge");
-	lines_free(&ls);
-	selfscrape_buf_free(&b);
-}
-
-static void test_meminfo_fields_become_node_memory_bytes(void **state)
-{
-	(void)state;
-	struct selfscrape_buf b = {0};
-	assert_int_equal(selfscrape_node(&b, proc_dir, "box"), 0);
-	struct lines ls;
-	split(&b, &ls);
-	assert_line(&ls, "node_memory_MemTotal_bytes{" L "} 16706560000");
-	assert_line(&ls, "node_memory_MemFree_bytes{" L "} 8318418944");
-	assert_line(&ls, "node_memory_MemAvailable_bytes{" L "} 12288000000");
-	assert_line(&ls, "node_memory_Buffers_bytes{" L "} 209715200");
-	assert_line(&ls, "node_memory_Cached_bytes{" L "} 3145728000");
-	assert_line(&ls, "node_memory_Active_bytes{" L "} 4194304000");
-	assert_line(&ls, "node_memory_Active_anon_bytes{" L "} 1048576000");
-	assert_line(&ls, "node_memory_Inactive_file_bytes{" L "} 2097152000");
-	assert_line(&ls, "node_memory_Hugepagesize_bytes{" L "} 2097152");
-	/* Counts without a unit keep their name, without _bytes. */
-	assert_line(&ls, "node_memory_HugePages_Total{" L "} 0");
-	assert_line(&ls, "node_memory_HugePages_Free{" L "} 0");
-	assert_line(&ls, "# TYPE node_memory_Active_anon_bytes gauge");
-	assert_int_equal(count_prefix(&ls, "node_memory_"), 11);
-	lines_free(&ls);
-	selfscrape_buf_free(&b);
-}
-
-static void test_load_averages_from_proc_loadavg(void **state)
-{
-	(void)state;
-	struct selfscrape_buf b = {0};
-	assert_int_equal(selfscrape_node(&b, proc_dir, "box"), 0);
-	struct lines ls;
-	split(&b, &ls);
-	assert_line(&ls, "node_load1{" L "} 0.52");
-	assert_line(&ls, "node_load5{" L "} 0.58");
-	assert_line(&ls, "node_load15{" L "} 0.59");
-	assert_line(&ls, "# TYPE node_load1 gauge");
-	lines_free(&ls);
-	selfscrape_buf_free(&b);
-}
-
-static void test_node_rendering_parses_as_prometheus_text(void **state)
-{
-	(void)state;
-	struct selfscrape_buf b = {0};
-	assert_int_equal(selfscrape_node(&b, proc_dir, "box"), 0);
-	struct parsed *p = calloc(1, sizeof(*p));
-	/* 16 cpu + 6 stat + 11 meminfo + 3 load. */
-	assert_int_equal(parse_ok(&b, p), 36);
-	free(p);
-	selfscrape_buf_free(&b);
-}
-
-static void test_rendering_appends_to_what_the_buffer_holds(void **state)
-{
-	(void)state;
-	struct selfscrape_buf b = {0};
-	assert_int_equal(selfscrape_node(&b, proc_dir, "box"), 0);
-	size_t one = b.len;
-	assert_int_equal(selfscrape_node(&b, proc_dir, "box"), 0);
-	assert_int_equal(b.len, 2 * one);
-	assert_memory_equal(b.p, b.p + one, one);
-	assert_true(b.cap > b.len);
-	selfscrape_buf_free(&b);
-	assert_null(b.p);
-	assert_int_equal(b.len, 0);
-}
-
-static void test_missing_proc_file_is_reported_as_enoent(void **state)
-{
-	(void)state;
-	struct selfscrape_buf b = {0};
-	assert_int_equal(selfscrape_node(&b, "/nonexistent/mcs-proc", "box"), -ENOENT);
-	selfscrape_buf_free(&b);
-}
-
-static void test_real_proc_renders_and_parses(void **state)
-{
-	(void)state;
-	struct selfscrape_buf b = {0};
-	if (access("/proc/stat", R_OK) != 0)
-		skip();
-	assert_int_equal(selfscrape_node(&b, "/proc", "real"), 0);
-	struct parsed *p = calloc(1, sizeof(*p));
-	size_t n = parse_ok(&b, p);
-	free(p);
-	long ncpu = sysconf(_SC_NPROCESSORS_CONF);
-	struct lines ls;
-	split(&b, &ls);
-	/* No more CPUs than the machine has (the total line is not one). */
-	assert_true(count_prefix(&ls, "node_cpu_seconds_total{") <= (size_t)ncpu * 8);
-	assert_true(count_prefix(&ls, "node_cpu_seconds_total{") >= 8);
-	assert_true(n > 20);
-	lines_free(&ls);
-	selfscrape_buf_free(&b);
 }
 
 /* ---- stage counters and the whole round ---- */
@@ -432,19 +249,7 @@ static void test_collection_round_with_everything_off_stores_nothing(void **stat
 
 int main(void)
 {
-	if (find_proc_dir() != 0) {
-		fprintf(stderr, "skip: tests/data/proc not found (run from the top directory or set MCS_TOP)\n");
-		return 77;
-	}
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_cpu_seconds_per_cpu_and_mode_from_proc_stat),
-		cmocka_unit_test(test_system_counters_from_proc_stat),
-		cmocka_unit_test(test_meminfo_fields_become_node_memory_bytes),
-		cmocka_unit_test(test_load_averages_from_proc_loadavg),
-		cmocka_unit_test(test_node_rendering_parses_as_prometheus_text),
-		cmocka_unit_test(test_rendering_appends_to_what_the_buffer_holds),
-		cmocka_unit_test(test_missing_proc_file_is_reported_as_enoent),
-		cmocka_unit_test(test_real_proc_renders_and_parses),
 		cmocka_unit_test_setup_teardown(test_stage_counters_render_one_series_per_slot, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_collection_round_stores_node_and_stage_metrics, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_collection_round_with_everything_off_stores_nothing, fx_setup, fx_teardown),
