@@ -17,7 +17,9 @@
 #include <string.h>
 
 #include "apiserver/eval.h"
+#include "apiserver/targetsapi.h"
 #include "apiserver/json.h"
+#include "apiserver/sourcesapi.h"
 #include "common/httpd.h"
 #include "common/log.h"
 #include "common/selector.h"
@@ -594,10 +596,14 @@ void api_handle(struct evhttp_request *req, void *arg)
 		api_label_values(a, req, &params, path + sizeof(lv) - 1, plen - (sizeof(lv) - 1) - 7);
 	} else if (strcmp(path, "/api/v1/status/buildinfo") == 0) {
 		api_buildinfo(req);
+	} else if (strcmp(path, "/api/v1/targets") == 0) {
+		targetsapi_reply(req, a->st, &params);
 	} else if (strcmp(path, "/api/v1/alerts") == 0) {
 		api_alerts(a, req, ALERTSAPI_PROMETHEUS);
 	} else if (strcmp(path, "/alerts/active") == 0) {
 		api_alerts(a, req, ALERTSAPI_MCS);
+	} else if (sourcesapi_match(path)) {
+		sourcesapi_handle(req, path, a->st ? a->st->cfg.data_dir : ".", a->st);
 	} else if (strcmp(path, "/metrics") == 0) {
 		api_metrics(a, req);
 	} else if (strcmp(path, "/-/healthy") == 0) {

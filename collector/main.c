@@ -14,8 +14,12 @@
  * each (keep the four lists in the same order). */
 #include "collector/push.h"
 #include "collector/influx.h"
+#include "collector/otlp.h"
 #include "collector/router.h"
+#include "collector/rwrite.h"
+#include "collector/scrape.h"
 #include "collector/selfscrape.h"
+#include "collector/sourceswatch.h"
 #include "common/httpd.h"
 #include "common/log.h"
 #include "common/stage.h"
@@ -25,7 +29,12 @@ struct collector {
 	struct ring rings[ROUTER_MAX_AGGREGATORS];
 	struct router router;
 	struct push push;         /* /api/v1/import/prometheus */
+	struct ingest selfin;     /* own counters and node metrics: no source labels */
 	struct influx influx;     /* /write, /api/v2/write (Influx line protocol) */
+	struct rwrite rwrite;     /* /api/v1/write (Prometheus remote write 1.0) */
+	struct otlp otlp;         /* /v1/metrics (OTLP/HTTP, protobuf and JSON) */
+	struct scrape scrape;     /* scrape targets of cfg.scrape_config_file (this collector's share) */
+	struct sourceswatch sources; /* <data_dir>/sources.json: push static labels, scrape jobs */
 	struct event_base *base;
 	struct evhttp *http;
 	struct event *tick;
@@ -49,7 +58,7 @@ static void collector_on_scrape(evutil_socket_t fd, short what, void *arg)
 	struct collector *c = arg;
 	(void)fd;
 	(void)what;
-	selfscrape_run(&c->push);
+	selfscrape_run(&c->selfin);
 }
 
 int main(int argc, char **argv)
@@ -76,6 +85,7 @@ int main(int argc, char **argv)
 		log_error("event_base_new/evhttp_new failed");
 		return 1;
 	}
+	ingest_init(&c.selfin, &c.st, &c.router);
 	if (push_init(&c.push, &c.st, &c.router, c.http) != 0) {
 		log_error("push_init failed");
 		return 1;
@@ -84,7 +94,30 @@ int main(int argc, char **argv)
 		log_error("influx_init failed");
 		return 1;
 	}
+	if (rwrite_init(&c.rwrite, &c.st, &c.router, c.http) != 0) {
+		log_error("rwrite_init failed");
+		return 1;
+	}
+	if (scrape_init(&c.scrape, &c.st, &c.router, c.base) != 0) {
+		log_error("scrape_init failed");
+		return 1;
+	}
+	if (otlp_init(&c.otlp, &c.st, &c.router, c.http) != 0) {
+		log_error("otlp_init failed");
+		return 1;
+	}
 	/* more receivers: init here */
+	/* Sources last: every receiver's static-label hook is registered
+	 * before the first load, so the first pushes already get the labels. */
+	if (sourceswatch_init(&c.sources, c.st.cfg.data_dir) != 0 ||
+	    sourceswatch_add_ingest(&c.sources, SOURCES_EP_PROMETHEUS, &c.push.in) != 0 ||
+	    sourceswatch_add_ingest(&c.sources, SOURCES_EP_INFLUX, &c.influx.in) != 0 ||
+	    sourceswatch_add_ingest(&c.sources, SOURCES_EP_REMOTE_WRITE, &c.rwrite.in) != 0 ||
+	    sourceswatch_add_ingest(&c.sources, SOURCES_EP_OTLP, &c.otlp.in) != 0 ||
+	    sourceswatch_start(&c.sources, c.base) != 0) {
+		log_error("sourceswatch_init/start failed (data_dir %s)", c.st.cfg.data_dir);
+		return 1;
+	}
 	if (httpd_listen(c.http, c.st.cfg.push_listen, err, sizeof(err)) != 0) {
 		log_error("%s", err);
 		return 1; /* the port may be in TIME_WAIT or taken: retry via the launcher */
@@ -114,8 +147,13 @@ int main(int argc, char **argv)
 		event_free(c.selfscrape);
 	event_free(c.tick);
 	/* more receivers: fini here */
+	otlp_fini(&c.otlp);
+	scrape_fini(&c.scrape);
+	sourceswatch_fini(&c.sources);
+	rwrite_fini(&c.rwrite);
 	influx_fini(&c.influx);
 	push_fini(&c.push);
+	ingest_fini(&c.selfin);
 	event_base_free(c.base);
 	stage_fini(&c.st);
 	return 0;

@@ -42,11 +42,11 @@ static int push_on_sample(void *ctx, const struct textparse_sample *s)
 	return rc;
 }
 
-int push_ingest_text(struct push *p, const char *body, size_t len, enum textparse_format fmt,
+int push_ingest_text(struct ingest *in, const char *body, size_t len, enum textparse_format fmt,
 		     int64_t default_ts_ms, int wait_ms, struct textparse_error *err)
 {
-	struct push_ctx c = {.in = &p->in, .default_ts = default_ts_ms};
-	ingest_reset(&p->in);
+	struct push_ctx c = {.in = in, .default_ts = default_ts_ms};
+	ingest_reset(in);
 	memset(err, 0, sizeof(*err));
 	int rc = textparse_parse(body, len, fmt, push_on_sample, NULL, &c, err);
 	if (rc != 0) {
@@ -56,10 +56,10 @@ int push_ingest_text(struct push *p, const char *body, size_t len, enum textpars
 			snprintf(err->msg, sizeof(err->msg), "%s", c.why);
 			rc = c.rc == -ENOMEM ? -ENOMEM : -EINVAL;
 		}
-		ingest_reset(&p->in);
+		ingest_reset(in);
 		return rc;
 	}
-	return ingest_commit(&p->in, wait_ms);
+	return ingest_commit(in, wait_ms);
 }
 
 static void push_on_import(struct evhttp_request *req, void *arg)
@@ -78,7 +78,7 @@ static void push_on_import(struct evhttp_request *req, void *arg)
 	const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
 	enum textparse_format fmt = ct && strstr(ct, "openmetrics") ? TEXTPARSE_OPENMETRICS : TEXTPARSE_PROM;
 	struct textparse_error err;
-	int rc = push_ingest_text(p, body, len, fmt, segment_now_real_ms(), p->st->cfg.push_wait_ms, &err);
+	int rc = push_ingest_text(&p->in, body, len, fmt, segment_now_real_ms(), p->st->cfg.push_wait_ms, &err);
 	if (rc == -EINVAL)
 		ingest_reply_bad(&p->in, req, "line %u, column %u: %s", err.line, err.column, err.msg);
 	else

@@ -34,11 +34,12 @@ struct push {
 int push_init(struct push *p, struct stage *st, struct router *router, struct evhttp *http);
 void push_fini(struct push *p);
 
-/* Parses a text body into p->in's batch (reset first) and commits it. Samples
+/* Parses a text body into in's batch (reset first) and commits it. Samples
  * without a timestamp get default_ts_ms. Returns 0; -EINVAL with err filled
  * for a bad body; -ETIMEDOUT when the rings stayed full; -ENOMEM. Used by the
- * HTTP handler and by the collector's own collection. */
-int push_ingest_text(struct push *p, const char *body, size_t len, enum textparse_format fmt,
+ * HTTP handler (with p->in) and by the collector's own collection (with an
+ * ingest of its own, so push sources' static labels stay off it). */
+int push_ingest_text(struct ingest *in, const char *body, size_t len, enum textparse_format fmt,
 		     int64_t default_ts_ms, int wait_ms, struct textparse_error *err);
 
 #endif

@@ -100,27 +100,27 @@ static int selfscrape_node(struct selfscrape_buf *b)
 	return rc;
 }
 
-int selfscrape_run(struct push *p)
+int selfscrape_run(struct ingest *in)
 {
 	struct selfscrape_buf b = {0};
-	if (p->st->cfg.node_metrics) {
+	if (in->st->cfg.node_metrics) {
 		int rc = selfscrape_node(&b);
 		if (rc)
 			log_warn("node metrics: %s (what could be read is still collected)", strerror(-rc));
 	}
-	if (p->st->cfg.self_scrape)
-		selfscrape_stages(&b, &p->st->ctl);
+	if (in->st->cfg.self_scrape)
+		selfscrape_stages(&b, &in->st->ctl);
 	if (!b.len) {
 		selfscrape_buf_free(&b);
 		return 0;
 	}
 	struct textparse_error err;
-	int rc = push_ingest_text(p, b.p, b.len, TEXTPARSE_PROM, segment_now_real_ms(), 200, &err);
+	int rc = push_ingest_text(in, b.p, b.len, TEXTPARSE_PROM, segment_now_real_ms(), 200, &err);
 	if (rc == -EINVAL)
 		log_error("self collection produced a bad body: line %u: %s", err.line, err.msg);
 	else if (rc)
 		log_warn("self collection dropped: %s", strerror(-rc));
-	ctl_add(p->st->slot, CTL_C_SCRAPES, 1);
+	ctl_add(in->st->slot, CTL_C_SCRAPES, 1);
 	selfscrape_buf_free(&b);
 	return rc;
 }

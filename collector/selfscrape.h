@@ -26,7 +26,7 @@ void selfscrape_stages(struct selfscrape_buf *b, struct ctl *ctl);
 /* One collection round: renders node metrics (when cfg.node_metrics) and
  * stage counters (when cfg.self_scrape) and ingests them with timestamp now.
  * Returns 0 or the ingest error (logged, counted; never fatal). */
-int selfscrape_run(struct push *p);
+int selfscrape_run(struct ingest *in);
 
 void selfscrape_buf_free(struct selfscrape_buf *b);
 

@@ -78,8 +78,8 @@ int pb_next(struct pb_reader *r, struct pb_field *f)
 
 static void pb_put(struct pb_writer *w, const void *data, size_t len)
 {
-	if (w->oom)
-		return;
+	if (w->oom || len == 0)
+		return; /* len 0: data may be NULL, and memcpy(NULL, NULL, 0) is undefined */
 	if (w->cap - w->len < len) {
 		size_t nc = w->cap ? w->cap * 2 : 256;
 		while (nc - w->len < len)

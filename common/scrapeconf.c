@@ -1,359 +1,60 @@
 /* scrapeconf: Prometheus scrape configuration, file_sd and target
  * expansion; see scrapeconf.h.
  *
- * What it is: YAML (libyaml) and JSON (cJSON) are both first turned into
- * one small tree of nodes (map, sequence, scalar, null) that remembers
- * line and column, and one set of readers walks that tree, so a job means
- * the same thing in prometheus.yml, in a file_sd file and in a
- * /metrics/sources JSON body. What it is not: a scraper or a relabeler.
+ * What it is: the Prometheus meaning of a configuration tree (cfgtree.h),
+ * which YAML and JSON input both become, so a job means the same thing in
+ * prometheus.yml, in a file_sd file and in a /metrics/sources JSON body.
+ * What it is not: a YAML or JSON reader (cfgtree.c), a scraper or a
+ * relabeler.
  *
  * Invariants: every key is either read, or reported (an error for keys that
  * would change what is scraped, a warning for whole Prometheus sections
  * that do not concern scraping); nothing is skipped silently. A struct
  * scrapeconf is either fully loaded or empty.
  *
- * Sections: node tree, readers, relabel rules, jobs, file_sd, loading,
- * targets.
+ * Sections: readers, relabel rules, jobs, file_sd, loading, targets.
  */
 #include "common/scrapeconf.h"
 
-#include <cjson/cJSON.h>
 #include <ctype.h>
 #include <errno.h>
 #include <glob.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
-#include <yaml.h>
 
+#include "common/cfgtree.h"
 #include "common/config.h"
-
-#define SCRAPECONF_MAX_DEPTH 64
-#define SCRAPECONF_MAX_NODES 1000000
-#define SCRAPECONF_MAX_FILE  (64u << 20)
-
-/* ---- node tree ---------------------------------------------------------- */
-
-enum { SCRAPECONF_NULL, SCRAPECONF_SCALAR, SCRAPECONF_MAP, SCRAPECONF_SEQ };
-
-struct scrapeconf_node {
-	int kind;
-	char *s;                      /* scalar text */
-	int line, col;                /* 1-based; 0 when unknown (JSON) */
-	size_t n;                     /* map: pairs; seq: items */
-	struct scrapeconf_node *kids; /* map: key, value, key, value...; seq: items */
-};
-
-/* The reading context: where errors go and how they are prefixed. */
-struct scrapeconf_ctx {
-	struct scrapeconf *c;
-	const char *origin;           /* file name, or "job" for JSON */
-	const char *dir;              /* base of relative paths, NULL = cwd */
-	char *err;
-	size_t errlen;
-	size_t nodes;                 /* converted so far (alias bombs) */
-};
-
-static void scrapeconf_node_free(struct scrapeconf_node *n)
-{
-	if (!n)
-		return;
-	free(n->s);
-	size_t k = n->kind == SCRAPECONF_MAP ? 2 * n->n : n->n;
-	for (size_t i = 0; i < k && n->kids; i++)
-		scrapeconf_node_free(&n->kids[i]);
-	free(n->kids);
-	memset(n, 0, sizeof(*n));
-}
-
-/* Writes "origin:line:col: message" (or "origin: message") into err.
- * Returns -EINVAL so callers can `return scrapeconf_fail(...)`. */
-__attribute__((format(printf, 3, 4))) static int scrapeconf_fail(struct scrapeconf_ctx *x,
-								 const struct scrapeconf_node *at, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (at && at->line)
-		snprintf(x->err, x->errlen, "%s:%d:%d: %s", x->origin, at->line, at->col, msg);
-	else
-		snprintf(x->err, x->errlen, "%s: %s", x->origin, msg);
-	return -EINVAL;
-}
-
-static int scrapeconf_from_yaml(struct scrapeconf_ctx *x, yaml_document_t *d, yaml_node_t *y,
-				struct scrapeconf_node *out, int depth)
-{
-	memset(out, 0, sizeof(*out));
-	out->line = (int)y->start_mark.line + 1;
-	out->col = (int)y->start_mark.column + 1;
-	if (depth > SCRAPECONF_MAX_DEPTH || ++x->nodes > SCRAPECONF_MAX_NODES)
-		return scrapeconf_fail(x, out, "document nested or aliased too deeply");
-	if (y->type == YAML_SCALAR_NODE) {
-		const char *v = (const char *)y->data.scalar.value;
-		if (y->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-		    (!*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") || !strcmp(v, "NULL")))
-			return 0;
-		out->kind = SCRAPECONF_SCALAR;
-		out->s = strndup(v, y->data.scalar.length);
-		return out->s ? 0 : -ENOMEM;
-	}
-	int map = y->type == YAML_MAPPING_NODE;
-	size_t n = map ? (size_t)(y->data.mapping.pairs.top - y->data.mapping.pairs.start)
-		       : (size_t)(y->data.sequence.items.top - y->data.sequence.items.start);
-	out->kind = map ? SCRAPECONF_MAP : SCRAPECONF_SEQ;
-	out->kids = calloc(map ? 2 * n + 1 : n + 1, sizeof(*out->kids));
-	if (!out->kids)
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		int rc;
-		if (map) {
-			yaml_node_pair_t *p = &y->data.mapping.pairs.start[i];
-			rc = scrapeconf_from_yaml(x, d, yaml_document_get_node(d, p->key), &out->kids[2 * i], depth + 1);
-			out->n = i + 1;
-			if (!rc)
-				rc = scrapeconf_from_yaml(x, d, yaml_document_get_node(d, p->value), &out->kids[2 * i + 1],
-							  depth + 1);
-		} else {
-			rc = scrapeconf_from_yaml(x, d, yaml_document_get_node(d, y->data.sequence.items.start[i]),
-						  &out->kids[i], depth + 1);
-			out->n = i + 1;
-		}
-		if (rc)
-			return rc;
-	}
-	return 0;
-}
-
-static int scrapeconf_from_json(struct scrapeconf_ctx *x, const cJSON *j, struct scrapeconf_node *out, int depth)
-{
-	memset(out, 0, sizeof(*out));
-	if (depth > SCRAPECONF_MAX_DEPTH)
-		return scrapeconf_fail(x, NULL, "document nested too deeply");
-	if (cJSON_IsNull(j))
-		return 0;
-	if (cJSON_IsObject(j) || cJSON_IsArray(j)) {
-		int map = cJSON_IsObject(j);
-		size_t n = (size_t)cJSON_GetArraySize(j), i = 0;
-		out->kind = map ? SCRAPECONF_MAP : SCRAPECONF_SEQ;
-		out->kids = calloc(map ? 2 * n + 1 : n + 1, sizeof(*out->kids));
-		if (!out->kids)
-			return -ENOMEM;
-		for (const cJSON *e = j->child; e; e = e->next, i++) {
-			struct scrapeconf_node *v = &out->kids[map ? 2 * i + 1 : i];
-			out->n = i + 1;
-			if (map) {
-				out->kids[2 * i].kind = SCRAPECONF_SCALAR;
-				if (!(out->kids[2 * i].s = strdup(e->string)))
-					return -ENOMEM;
-			}
-			int rc = scrapeconf_from_json(x, e, v, depth + 1);
-			if (rc)
-				return rc;
-		}
-		return 0;
-	}
-	char num[64];
-	const char *s = num;
-	if (cJSON_IsString(j))
-		s = j->valuestring;
-	else if (cJSON_IsBool(j))
-		s = cJSON_IsTrue(j) ? "true" : "false";
-	else if (j->valuedouble == (double)(int64_t)j->valuedouble)
-		snprintf(num, sizeof(num), "%lld", (long long)j->valuedouble);
-	else
-		snprintf(num, sizeof(num), "%.17g", j->valuedouble);
-	out->kind = SCRAPECONF_SCALAR;
-	out->s = strdup(s);
-	return out->s ? 0 : -ENOMEM;
-}
-
-/* Reads a whole file into a NUL-terminated malloc'd buffer. Returns 0 or
- * -errno. */
-static int scrapeconf_read_file(const char *path, char **out, size_t *len)
-{
-	*out = NULL;
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return -errno;
-	int rc = 0;
-	size_t cap = 4096, n = 0;
-	char *b = malloc(cap);
-	while (b) {
-		if (n + 1 >= cap) {
-			if (cap >= SCRAPECONF_MAX_FILE) {
-				rc = -EFBIG;
-				break;
-			}
-			char *nb = realloc(b, cap * 2);
-			if (!nb)
-				break;
-			b = nb;
-			cap *= 2;
-		}
-		size_t r = fread(b + n, 1, cap - n - 1, f);
-		n += r;
-		if (r == 0) {
-			if (ferror(f))
-				rc = -EIO;
-			break;
-		}
-	}
-	fclose(f);
-	if (!b)
-		return -ENOMEM;
-	if (rc) {
-		free(b);
-		return rc;
-	}
-	b[n] = '\0';
-	*out = b;
-	if (len)
-		*len = n;
-	return 0;
-}
-
-/* Parses text as YAML (json = 0) or JSON into *root. An empty YAML
- * document is a null node. Returns 0, -EINVAL with err, or -ENOMEM. */
-static int scrapeconf_parse_text(struct scrapeconf_ctx *x, const char *text, size_t len, int json,
-				 struct scrapeconf_node *root)
-{
-	memset(root, 0, sizeof(*root));
-	if (json) {
-		cJSON *j = cJSON_ParseWithLength(text, len);
-		if (!j) {
-			const char *e = cJSON_GetErrorPtr();
-			return scrapeconf_fail(x, NULL, "invalid JSON near offset %zu",
-					       e && e >= text && e <= text + len ? (size_t)(e - text) : (size_t)0);
-		}
-		int rc = scrapeconf_from_json(x, j, root, 0);
-		cJSON_Delete(j);
-		return rc;
-	}
-	yaml_parser_t p;
-	yaml_document_t d;
-	int rc = 0;
-	if (!yaml_parser_initialize(&p))
-		return -ENOMEM;
-	yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
-	if (!yaml_parser_load(&p, &d)) {
-		struct scrapeconf_node at = {.line = (int)p.problem_mark.line + 1, .col = (int)p.problem_mark.column + 1};
-		rc = scrapeconf_fail(x, &at, "YAML: %s%s%s", p.problem ? p.problem : "syntax error",
-				     p.context ? " " : "", p.context ? p.context : "");
-		yaml_parser_delete(&p);
-		return rc;
-	}
-	yaml_node_t *top = yaml_document_get_root_node(&d);
-	if (top)
-		rc = scrapeconf_from_yaml(x, &d, top, root, 0);
-	yaml_document_delete(&d);
-	yaml_parser_delete(&p);
-	return rc;
-}
 
 /* ---- readers ------------------------------------------------------------ */
 
-static const char *scrapeconf_kind_name(int k)
-{
-	return k == SCRAPECONF_MAP ? "a mapping" : k == SCRAPECONF_SEQ ? "a list" : k == SCRAPECONF_NULL ? "null" : "a scalar";
-}
-
-/* Checks that n is a mapping (null counts as an empty one) without
- * duplicate keys. */
-static int scrapeconf_want_map(struct scrapeconf_ctx *x, const struct scrapeconf_node *n, const char *what)
-{
-	if (n->kind == SCRAPECONF_NULL)
-		return 0;
-	if (n->kind != SCRAPECONF_MAP)
-		return scrapeconf_fail(x, n, "\"%s\" must be a mapping, not %s", what, scrapeconf_kind_name(n->kind));
-	for (size_t i = 0; i < n->n; i++) {
-		const struct scrapeconf_node *k = &n->kids[2 * i];
-		if (k->kind != SCRAPECONF_SCALAR)
-			return scrapeconf_fail(x, k, "keys of \"%s\" must be strings", what);
-		for (size_t j = 0; j < i; j++)
-			if (!strcmp(n->kids[2 * j].s, k->s))
-				return scrapeconf_fail(x, k, "key \"%s\" appears twice in \"%s\"", k->s, what);
-	}
-	return 0;
-}
-
-static int scrapeconf_want_seq(struct scrapeconf_ctx *x, const struct scrapeconf_node *n, const char *what)
-{
-	if (n->kind == SCRAPECONF_NULL || n->kind == SCRAPECONF_SEQ)
-		return 0;
-	return scrapeconf_fail(x, n, "\"%s\" must be a list, not %s", what, scrapeconf_kind_name(n->kind));
-}
-
-/* Replaces *dst with a copy of the scalar n. */
-static int scrapeconf_get_str(struct scrapeconf_ctx *x, const struct scrapeconf_node *n, const char *key, char **dst)
-{
-	if (n->kind != SCRAPECONF_SCALAR)
-		return scrapeconf_fail(x, n, "\"%s\" must be a string", key);
-	char *s = strdup(n->s);
-	if (!s)
-		return -ENOMEM;
-	free(*dst);
-	*dst = s;
-	return 0;
-}
-
-static int scrapeconf_get_bool(struct scrapeconf_ctx *x, const struct scrapeconf_node *n, const char *key, int *dst)
-{
-	if (n->kind == SCRAPECONF_SCALAR && (!strcasecmp(n->s, "true") || !strcasecmp(n->s, "yes") || !strcasecmp(n->s, "on")))
-		*dst = 1;
-	else if (n->kind == SCRAPECONF_SCALAR &&
-		 (!strcasecmp(n->s, "false") || !strcasecmp(n->s, "no") || !strcasecmp(n->s, "off")))
-		*dst = 0;
-	else
-		return scrapeconf_fail(x, n, "\"%s\" must be true or false", key);
-	return 0;
-}
-
-static int scrapeconf_get_uint(struct scrapeconf_ctx *x, const struct scrapeconf_node *n, const char *key, uint64_t *dst)
-{
-	char *end;
-	if (n->kind != SCRAPECONF_SCALAR || !isdigit((unsigned char)n->s[0]))
-		return scrapeconf_fail(x, n, "\"%s\" must be a non-negative integer", key);
-	errno = 0;
-	unsigned long long v = strtoull(n->s, &end, 10);
-	if (*end || errno)
-		return scrapeconf_fail(x, n, "\"%s\" must be a non-negative integer, not \"%s\"", key, n->s);
-	*dst = v;
-	return 0;
-}
-
-static int scrapeconf_get_duration(struct scrapeconf_ctx *x, const struct scrapeconf_node *n, const char *key,
-				   int64_t *dst)
-{
-	if (n->kind != SCRAPECONF_SCALAR || config_parse_duration(n->s, dst) != 0)
-		return scrapeconf_fail(x, n, "\"%s\": not a valid duration \"%s\" (want e.g. 15s, 1m30s, 500ms)", key,
-				       n->kind == SCRAPECONF_SCALAR ? n->s : scrapeconf_kind_name(n->kind));
-	return 0;
-}
+/* The reading context: the tree context (origin, base directory, where
+ * errors go) and the configuration being filled. */
+struct scrapeconf_ctx {
+	struct cfgtree_ctx t;
+	struct scrapeconf *c;         /* receives warnings and jobs; NULL while reading file_sd files */
+};
 
 /* Reads a mapping of label names to values into kv (appending). */
-static int scrapeconf_get_labels(struct scrapeconf_ctx *x, const struct scrapeconf_node *n, const char *key,
+static int scrapeconf_get_labels(struct scrapeconf_ctx *x, const struct cfgtree_node *n, const char *key,
 				 struct scrapeconf_kv **kv, size_t *nkv)
 {
-	int rc = scrapeconf_want_map(x, n, key);
-	if (rc || n->kind == SCRAPECONF_NULL)
+	int rc = cfgtree_want_map(&x->t, n, key);
+	if (rc || n->kind == CFGTREE_NULL)
 		return rc;
 	struct scrapeconf_kv *a = realloc(*kv, (*nkv + n->n + 1) * sizeof(*a));
 	if (!a)
 		return -ENOMEM;
 	*kv = a;
 	for (size_t i = 0; i < n->n; i++) {
-		const struct scrapeconf_node *k = &n->kids[2 * i], *v = &n->kids[2 * i + 1];
+		const struct cfgtree_node *k = &n->kids[2 * i], *v = &n->kids[2 * i + 1];
 		if (!relabel_name_valid(k->s, strlen(k->s)))
-			return scrapeconf_fail(x, k, "\"%s\" is not a valid label name in \"%s\"", k->s, key);
-		if (v->kind != SCRAPECONF_SCALAR && v->kind != SCRAPECONF_NULL)
-			return scrapeconf_fail(x, v, "value of label \"%s\" must be a string", k->s);
+			return cfgtree_fail(&x->t, k, "\"%s\" is not a valid label name in \"%s\"", k->s, key);
+		if (v->kind != CFGTREE_SCALAR && v->kind != CFGTREE_NULL)
+			return cfgtree_fail(&x->t, v, "value of label \"%s\" must be a string", k->s);
 		a[*nkv].name = strdup(k->s);
-		a[*nkv].value = strdup(v->kind == SCRAPECONF_SCALAR ? v->s : "");
+		a[*nkv].value = strdup(v->kind == CFGTREE_SCALAR ? v->s : "");
 		(*nkv)++;
 		if (!a[*nkv - 1].name || !a[*nkv - 1].value)
 			return -ENOMEM;
@@ -361,130 +62,64 @@ static int scrapeconf_get_labels(struct scrapeconf_ctx *x, const struct scrapeco
 	return 0;
 }
 
-/* Reads a list of strings into a NULL-terminated-free array (appending). */
-static int scrapeconf_get_strlist(struct scrapeconf_ctx *x, const struct scrapeconf_node *n, const char *key,
-				  char ***list, size_t *count)
-{
-	int rc = scrapeconf_want_seq(x, n, key);
-	if (rc || n->kind == SCRAPECONF_NULL)
-		return rc;
-	char **a = realloc(*list, (*count + n->n + 1) * sizeof(*a));
-	if (!a)
-		return -ENOMEM;
-	*list = a;
-	for (size_t i = 0; i < n->n; i++) {
-		if (n->kids[i].kind != SCRAPECONF_SCALAR)
-			return scrapeconf_fail(x, &n->kids[i], "items of \"%s\" must be strings", key);
-		if (!(a[(*count)++] = strdup(n->kids[i].s)))
-			return -ENOMEM;
-	}
-	return 0;
-}
-
-static int scrapeconf_in(const char *key, const char *const *list)
-{
-	for (; *list; list++)
-		if (!strcmp(key, *list))
-			return 1;
-	return 0;
-}
-
 /* Error for a key we do not read: "not supported" when Prometheus has it,
  * "unknown" otherwise. */
-static int scrapeconf_bad_key(struct scrapeconf_ctx *x, const struct scrapeconf_node *k, const char *where,
+static int scrapeconf_bad_key(struct scrapeconf_ctx *x, const struct cfgtree_node *k, const char *where,
 			      const char *const *known_unsupported)
 {
 	size_t l = strlen(k->s);
-	if ((known_unsupported && scrapeconf_in(k->s, known_unsupported)) ||
+	if ((known_unsupported && cfgtree_in(k->s, known_unsupported)) ||
 	    (l > 11 && !strcmp(k->s + l - 11, "_sd_configs")))
-		return scrapeconf_fail(x, k, "\"%s\" in %s is not supported by mcs", k->s, where);
-	return scrapeconf_fail(x, k, "unknown key \"%s\" in %s", k->s, where);
+		return cfgtree_fail(&x->t, k, "\"%s\" in %s is not supported by mcs", k->s, where);
+	return cfgtree_fail(&x->t, k, "unknown key \"%s\" in %s", k->s, where);
 }
 
-static int scrapeconf_warn(struct scrapeconf_ctx *x, const struct scrapeconf_node *at, const char *msg)
+static int scrapeconf_warn(struct scrapeconf_ctx *x, const struct cfgtree_node *at, const char *msg)
 {
 	struct scrapeconf *c = x->c;
 	char **w = realloc(c->warnings, (c->nwarnings + 1) * sizeof(*w));
 	if (!w)
 		return -ENOMEM;
 	c->warnings = w;
-	if (asprintf(&w[c->nwarnings], "%s:%d:%d: %s", x->origin, at->line, at->col, msg) < 0)
+	if (asprintf(&w[c->nwarnings], "%s:%d:%d: %s", x->t.origin, at->line, at->col, msg) < 0)
 		return -ENOMEM;
 	c->nwarnings++;
 	return 0;
 }
 
-/* Resolves p against the context's directory; malloc'd. */
-static char *scrapeconf_path(struct scrapeconf_ctx *x, const char *p)
-{
-	char *r;
-	if (p[0] == '/' || !x->dir)
-		return strdup(p);
-	return asprintf(&r, "%s/%s", x->dir, p) < 0 ? NULL : r;
-}
-
-/* Reads a secret file (password_file, credentials_file), trimmed of
- * surrounding white space as Prometheus does. */
-static int scrapeconf_get_secret_file(struct scrapeconf_ctx *x, const struct scrapeconf_node *n, const char *key,
-				      char **dst)
-{
-	if (n->kind != SCRAPECONF_SCALAR)
-		return scrapeconf_fail(x, n, "\"%s\" must be a file name", key);
-	char *path = scrapeconf_path(x, n->s), *text = NULL;
-	if (!path)
-		return -ENOMEM;
-	int rc = scrapeconf_read_file(path, &text, NULL);
-	if (rc) {
-		rc = rc == -ENOMEM ? rc : scrapeconf_fail(x, n, "\"%s\": cannot read %s: %s", key, path, strerror(-rc));
-		free(path);
-		return rc;
-	}
-	free(path);
-	char *b = text, *e = text + strlen(text);
-	while (*b && isspace((unsigned char)*b))
-		b++;
-	while (e > b && isspace((unsigned char)e[-1]))
-		e--;
-	*e = '\0';
-	memmove(text, b, (size_t)(e - b) + 1);
-	free(*dst);
-	*dst = text;
-	return 0;
-}
-
 /* ---- relabel rules ------------------------------------------------------ */
 
-static int scrapeconf_get_rule(struct scrapeconf_ctx *x, const struct scrapeconf_node *n, struct relabel_rule *r)
+static int scrapeconf_get_rule(struct scrapeconf_ctx *x, const struct cfgtree_node *n, struct relabel_rule *r)
 {
-	int rc = scrapeconf_want_map(x, n, "relabel config");
+	int rc = cfgtree_want_map(&x->t, n, "relabel config");
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < n->n && !rc; i++) {
-		const struct scrapeconf_node *k = &n->kids[2 * i], *v = &n->kids[2 * i + 1];
+		const struct cfgtree_node *k = &n->kids[2 * i], *v = &n->kids[2 * i + 1];
 		const char *key = k->s;
 		if (!strcmp(key, "source_labels")) {
-			rc = scrapeconf_want_seq(x, v, key);
+			rc = cfgtree_want_seq(&x->t, v, key);
 			if (!rc && v->n > RELABEL_MAX_SOURCE)
-				rc = scrapeconf_fail(x, v, "at most %d source_labels", RELABEL_MAX_SOURCE);
+				rc = cfgtree_fail(&x->t, v, "at most %d source_labels", RELABEL_MAX_SOURCE);
 			for (size_t j = 0; !rc && j < v->n; j++) {
-				rc = scrapeconf_get_str(x, &v->kids[j], key, &r->source[j]);
+				rc = cfgtree_get_str(&x->t, &v->kids[j], key, &r->source[j]);
 				r->nsource = j + 1;
 			}
 		} else if (!strcmp(key, "separator")) {
-			rc = v->kind == SCRAPECONF_NULL ? 0 : scrapeconf_get_str(x, v, key, &r->separator);
+			rc = v->kind == CFGTREE_NULL ? 0 : cfgtree_get_str(&x->t, v, key, &r->separator);
 		} else if (!strcmp(key, "regex")) {
-			rc = v->kind == SCRAPECONF_NULL ? 0 : scrapeconf_get_str(x, v, key, &r->regex_src);
+			rc = v->kind == CFGTREE_NULL ? 0 : cfgtree_get_str(&x->t, v, key, &r->regex_src);
 		} else if (!strcmp(key, "modulus")) {
-			rc = scrapeconf_get_uint(x, v, key, &r->modulus);
+			rc = cfgtree_get_uint(&x->t, v, key, &r->modulus);
 		} else if (!strcmp(key, "target_label")) {
-			rc = v->kind == SCRAPECONF_NULL ? 0 : scrapeconf_get_str(x, v, key, &r->target);
+			rc = v->kind == CFGTREE_NULL ? 0 : cfgtree_get_str(&x->t, v, key, &r->target);
 		} else if (!strcmp(key, "replacement")) {
-			rc = v->kind == SCRAPECONF_NULL ? 0 : scrapeconf_get_str(x, v, key, &r->replacement);
+			rc = v->kind == CFGTREE_NULL ? 0 : cfgtree_get_str(&x->t, v, key, &r->replacement);
 		} else if (!strcmp(key, "action")) {
-			int a = v->kind == SCRAPECONF_SCALAR ? relabel_action_parse(v->s) : -1;
+			int a = v->kind == CFGTREE_SCALAR ? relabel_action_parse(v->s) : -1;
 			if (a < 0)
-				rc = scrapeconf_fail(x, v, "unknown relabel action \"%s\"",
-						     v->kind == SCRAPECONF_SCALAR ? v->s : "");
+				rc = cfgtree_fail(&x->t, v, "unknown relabel action \"%s\"",
+						     v->kind == CFGTREE_SCALAR ? v->s : "");
 			else
 				r->action = (enum relabel_action)a;
 		} else {
@@ -496,15 +131,15 @@ static int scrapeconf_get_rule(struct scrapeconf_ctx *x, const struct scrapeconf
 	char msg[256];
 	rc = relabel_rule_finish(r, msg, sizeof(msg));
 	if (rc == -EINVAL)
-		return scrapeconf_fail(x, n, "%s", msg);
+		return cfgtree_fail(&x->t, n, "%s", msg);
 	return rc;
 }
 
-static int scrapeconf_get_rules(struct scrapeconf_ctx *x, const struct scrapeconf_node *n, const char *key,
+static int scrapeconf_get_rules(struct scrapeconf_ctx *x, const struct cfgtree_node *n, const char *key,
 				struct relabel_config *rc_out)
 {
-	int rc = scrapeconf_want_seq(x, n, key);
-	if (rc || n->kind == SCRAPECONF_NULL)
+	int rc = cfgtree_want_seq(&x->t, n, key);
+	if (rc || n->kind == CFGTREE_NULL)
 		return rc;
 	relabel_config_free(rc_out);
 	rc_out->rules = calloc(n->n + 1, sizeof(*rc_out->rules));
@@ -570,15 +205,15 @@ static void scrapeconf_job_free(struct scrapeconf_job *j)
 }
 
 /* Reads one target group ({targets: [...], labels: {...}}) into g. */
-static int scrapeconf_get_group(struct scrapeconf_ctx *x, const struct scrapeconf_node *n, struct scrapeconf_group *g)
+static int scrapeconf_get_group(struct scrapeconf_ctx *x, const struct cfgtree_node *n, struct scrapeconf_group *g)
 {
-	int rc = scrapeconf_want_map(x, n, "target group");
+	int rc = cfgtree_want_map(&x->t, n, "target group");
 	for (size_t i = 0; !rc && i < n->n; i++) {
-		const struct scrapeconf_node *k = &n->kids[2 * i], *v = &n->kids[2 * i + 1];
+		const struct cfgtree_node *k = &n->kids[2 * i], *v = &n->kids[2 * i + 1];
 		if (!strcmp(k->s, "targets")) {
 			/* Addresses are checked after relabeling: blackbox-style
 			 * targets are URLs that relabeling moves to a parameter. */
-			rc = scrapeconf_get_strlist(x, v, k->s, &g->targets, &g->ntargets);
+			rc = cfgtree_get_strlist(&x->t, v, k->s, &g->targets, &g->ntargets);
 		} else if (!strcmp(k->s, "labels")) {
 			rc = scrapeconf_get_labels(x, v, k->s, &g->labels, &g->nlabels);
 		} else {
@@ -591,11 +226,11 @@ static int scrapeconf_get_group(struct scrapeconf_ctx *x, const struct scrapecon
 /* Appends the groups of list node n (static_configs or a file_sd file) to
  * *gs. `source` (may be NULL) becomes each group's source and, for file_sd,
  * its __meta_filepath label. */
-static int scrapeconf_get_groups(struct scrapeconf_ctx *x, const struct scrapeconf_node *n, const char *key,
+static int scrapeconf_get_groups(struct scrapeconf_ctx *x, const struct cfgtree_node *n, const char *key,
 				 const char *source, struct scrapeconf_group **gs, size_t *ngs)
 {
-	int rc = scrapeconf_want_seq(x, n, key);
-	if (rc || n->kind == SCRAPECONF_NULL)
+	int rc = cfgtree_want_seq(&x->t, n, key);
+	if (rc || n->kind == CFGTREE_NULL)
 		return rc;
 	struct scrapeconf_group *a = realloc(*gs, (*ngs + n->n + 1) * sizeof(*a));
 	if (!a)
@@ -632,24 +267,24 @@ static int scrapeconf_sd_pattern_ok(const char *p)
 	return dot && (!strcasecmp(dot, ".json") || !strcasecmp(dot, ".yml") || !strcasecmp(dot, ".yaml"));
 }
 
-static int scrapeconf_get_file_sd(struct scrapeconf_ctx *x, const struct scrapeconf_node *n, struct scrapeconf_job *j)
+static int scrapeconf_get_file_sd(struct scrapeconf_ctx *x, const struct cfgtree_node *n, struct scrapeconf_job *j)
 {
-	int rc = scrapeconf_want_seq(x, n, "file_sd_configs");
+	int rc = cfgtree_want_seq(&x->t, n, "file_sd_configs");
 	for (size_t i = 0; !rc && i < n->n; i++) {
-		const struct scrapeconf_node *e = &n->kids[i];
+		const struct cfgtree_node *e = &n->kids[i];
 		int64_t refresh = 300000; /* Prometheus' default: 5m */
-		if ((rc = scrapeconf_want_map(x, e, "file_sd_configs")))
+		if ((rc = cfgtree_want_map(&x->t, e, "file_sd_configs")))
 			break;
 		for (size_t m = 0; !rc && m < e->n; m++) {
-			const struct scrapeconf_node *k = &e->kids[2 * m], *v = &e->kids[2 * m + 1];
+			const struct cfgtree_node *k = &e->kids[2 * m], *v = &e->kids[2 * m + 1];
 			if (!strcmp(k->s, "files")) {
 				size_t first = j->nsd_files;
-				rc = scrapeconf_get_strlist(x, v, k->s, &j->sd_files, &j->nsd_files);
+				rc = cfgtree_get_strlist(&x->t, v, k->s, &j->sd_files, &j->nsd_files);
 				for (size_t f = first; !rc && f < j->nsd_files; f++) {
 					if (!scrapeconf_sd_pattern_ok(j->sd_files[f]))
-						rc = scrapeconf_fail(x, v, "path name \"%s\" is not valid for file discovery",
+						rc = cfgtree_fail(&x->t, v, "path name \"%s\" is not valid for file discovery",
 								     j->sd_files[f]);
-					char *abs = rc ? NULL : scrapeconf_path(x, j->sd_files[f]);
+					char *abs = rc ? NULL : cfgtree_path(&x->t, j->sd_files[f]);
 					if (!rc && !abs)
 						rc = -ENOMEM;
 					if (abs) {
@@ -658,7 +293,7 @@ static int scrapeconf_get_file_sd(struct scrapeconf_ctx *x, const struct scrapec
 					}
 				}
 			} else if (!strcmp(k->s, "refresh_interval")) {
-				rc = scrapeconf_get_duration(x, v, k->s, &refresh);
+				rc = cfgtree_get_duration(&x->t, v, k->s, &refresh);
 			} else {
 				rc = scrapeconf_bad_key(x, k, "file_sd_configs", NULL);
 			}
@@ -669,30 +304,30 @@ static int scrapeconf_get_file_sd(struct scrapeconf_ctx *x, const struct scrapec
 	return rc;
 }
 
-static int scrapeconf_get_auth(struct scrapeconf_ctx *x, const struct scrapeconf_node *n, const char *key,
+static int scrapeconf_get_auth(struct scrapeconf_ctx *x, const struct cfgtree_node *n, const char *key,
 			       struct scrapeconf_job *j)
 {
 	int basic = !strcmp(key, "basic_auth"), pass = 0, file = 0;
-	int rc = scrapeconf_want_map(x, n, key);
+	int rc = cfgtree_want_map(&x->t, n, key);
 	for (size_t i = 0; !rc && i < n->n; i++) {
-		const struct scrapeconf_node *k = &n->kids[2 * i], *v = &n->kids[2 * i + 1];
+		const struct cfgtree_node *k = &n->kids[2 * i], *v = &n->kids[2 * i + 1];
 		if (basic && !strcmp(k->s, "username")) {
-			rc = scrapeconf_get_str(x, v, k->s, &j->basic_user);
+			rc = cfgtree_get_str(&x->t, v, k->s, &j->basic_user);
 		} else if (basic && !strcmp(k->s, "password")) {
-			rc = scrapeconf_get_str(x, v, k->s, &j->basic_pass);
+			rc = cfgtree_get_str(&x->t, v, k->s, &j->basic_pass);
 			pass = 1;
 		} else if (basic && !strcmp(k->s, "password_file")) {
-			rc = scrapeconf_get_secret_file(x, v, k->s, &j->basic_pass);
+			rc = cfgtree_get_file_text(&x->t, v, k->s, &j->basic_pass);
 			file = 1;
 		} else if (!basic && !strcmp(k->s, "type")) {
-			rc = scrapeconf_get_str(x, v, k->s, &j->auth_type);
+			rc = cfgtree_get_str(&x->t, v, k->s, &j->auth_type);
 			if (!rc && !strcasecmp(j->auth_type, "basic"))
-				rc = scrapeconf_fail(x, v, "authorization type cannot be set to \"basic\", use \"basic_auth\" instead");
+				rc = cfgtree_fail(&x->t, v, "authorization type cannot be set to \"basic\", use \"basic_auth\" instead");
 		} else if (!basic && !strcmp(k->s, "credentials")) {
-			rc = scrapeconf_get_str(x, v, k->s, &j->auth_cred);
+			rc = cfgtree_get_str(&x->t, v, k->s, &j->auth_cred);
 			pass = 1;
 		} else if (!basic && !strcmp(k->s, "credentials_file")) {
-			rc = scrapeconf_get_secret_file(x, v, k->s, &j->auth_cred);
+			rc = cfgtree_get_file_text(&x->t, v, k->s, &j->auth_cred);
 			file = 1;
 		} else {
 			static const char *const unsup[] = {"username_file", "username_ref", "password_ref", "credentials_ref", NULL};
@@ -700,7 +335,7 @@ static int scrapeconf_get_auth(struct scrapeconf_ctx *x, const struct scrapeconf
 		}
 	}
 	if (!rc && pass && file)
-		rc = scrapeconf_fail(x, n, "at most one of %s must be configured",
+		rc = cfgtree_fail(&x->t, n, "at most one of %s must be configured",
 				     basic ? "basic_auth password & password_file" : "credentials & credentials_file");
 	if (!rc && !basic && !j->auth_type && !(j->auth_type = strdup("Bearer")))
 		rc = -ENOMEM;
@@ -718,11 +353,11 @@ static const char *const scrapeconf_job_unsupported[] = {
 
 /* Reads one scrape job. Defaults come from x->c's globals. On error the
  * job holds what was read so far; the caller frees it. */
-static int scrapeconf_get_job(struct scrapeconf_ctx *x, const struct scrapeconf_node *n, struct scrapeconf_job *j)
+static int scrapeconf_get_job(struct scrapeconf_ctx *x, const struct cfgtree_node *n, struct scrapeconf_job *j)
 {
 	struct scrapeconf *c = x->c;
 	int64_t interval = 0, timeout = 0;
-	const struct scrapeconf_node *basic = NULL, *authz = NULL;
+	const struct cfgtree_node *basic = NULL, *authz = NULL;
 	memset(j, 0, sizeof(*j));
 	j->honor_timestamps = 1;
 	j->sample_limit = c->sample_limit;
@@ -730,31 +365,31 @@ static int scrapeconf_get_job(struct scrapeconf_ctx *x, const struct scrapeconf_
 	j->label_name_length_limit = c->label_name_length_limit;
 	j->label_value_length_limit = c->label_value_length_limit;
 	j->target_limit = c->target_limit;
-	int rc = scrapeconf_want_map(x, n, "scrape_configs");
+	int rc = cfgtree_want_map(&x->t, n, "scrape_configs");
 	for (size_t i = 0; !rc && i < n->n; i++) {
-		const struct scrapeconf_node *k = &n->kids[2 * i], *v = &n->kids[2 * i + 1];
+		const struct cfgtree_node *k = &n->kids[2 * i], *v = &n->kids[2 * i + 1];
 		const char *key = k->s;
 		if (!strcmp(key, "job_name"))
-			rc = scrapeconf_get_str(x, v, key, &j->job_name);
+			rc = cfgtree_get_str(&x->t, v, key, &j->job_name);
 		else if (!strcmp(key, "scrape_interval"))
-			rc = scrapeconf_get_duration(x, v, key, &interval);
+			rc = cfgtree_get_duration(&x->t, v, key, &interval);
 		else if (!strcmp(key, "scrape_timeout"))
-			rc = scrapeconf_get_duration(x, v, key, &timeout);
+			rc = cfgtree_get_duration(&x->t, v, key, &timeout);
 		else if (!strcmp(key, "metrics_path"))
-			rc = scrapeconf_get_str(x, v, key, &j->metrics_path);
+			rc = cfgtree_get_str(&x->t, v, key, &j->metrics_path);
 		else if (!strcmp(key, "scheme")) {
-			rc = scrapeconf_get_str(x, v, key, &j->scheme);
+			rc = cfgtree_get_str(&x->t, v, key, &j->scheme);
 			if (!rc && !strcmp(j->scheme, "https"))
-				rc = scrapeconf_fail(x, v, "https scraping is not supported yet (job \"%s\")",
+				rc = cfgtree_fail(&x->t, v, "https scraping is not supported yet (job \"%s\")",
 						     j->job_name ? j->job_name : "?");
 			else if (!rc && strcmp(j->scheme, "http"))
-				rc = scrapeconf_fail(x, v, "unknown scheme \"%s\", want http", j->scheme);
+				rc = cfgtree_fail(&x->t, v, "unknown scheme \"%s\", want http", j->scheme);
 		} else if (!strcmp(key, "params")) {
-			rc = scrapeconf_want_map(x, v, key);
+			rc = cfgtree_want_map(&x->t, v, key);
 			for (size_t p = 0; !rc && p < v->n; p++) {
 				char **vals = NULL;
 				size_t nv = 0;
-				rc = scrapeconf_get_strlist(x, &v->kids[2 * p + 1], v->kids[2 * p].s, &vals, &nv);
+				rc = cfgtree_get_strlist(&x->t, &v->kids[2 * p + 1], v->kids[2 * p].s, &vals, &nv);
 				struct scrapeconf_kv *a = rc ? NULL : realloc(j->params, (j->nparams + nv + 1) * sizeof(*a));
 				if (!rc && !a)
 					rc = -ENOMEM;
@@ -771,16 +406,16 @@ static int scrapeconf_get_job(struct scrapeconf_ctx *x, const struct scrapeconf_
 				scrapeconf_strs_free(vals, nv);
 			}
 		} else if (!strcmp(key, "honor_labels"))
-			rc = scrapeconf_get_bool(x, v, key, &j->honor_labels);
+			rc = cfgtree_get_bool(&x->t, v, key, &j->honor_labels);
 		else if (!strcmp(key, "honor_timestamps"))
-			rc = scrapeconf_get_bool(x, v, key, &j->honor_timestamps);
+			rc = cfgtree_get_bool(&x->t, v, key, &j->honor_timestamps);
 		else if (!strcmp(key, "basic_auth"))
 			rc = scrapeconf_get_auth(x, v, key, j), basic = v;
 		else if (!strcmp(key, "authorization"))
 			rc = scrapeconf_get_auth(x, v, key, j), authz = v;
 		else if (!strcmp(key, "static_configs")) {
 			if (j->ngroups)
-				rc = scrapeconf_fail(x, k, "static_configs given twice");
+				rc = cfgtree_fail(&x->t, k, "static_configs given twice");
 			else
 				rc = scrapeconf_get_groups(x, v, key, NULL, &j->groups, &j->ngroups);
 			j->nstatic = j->ngroups;
@@ -791,24 +426,24 @@ static int scrapeconf_get_job(struct scrapeconf_ctx *x, const struct scrapeconf_
 		else if (!strcmp(key, "metric_relabel_configs"))
 			rc = scrapeconf_get_rules(x, v, key, &j->metric_relabel);
 		else if (!strcmp(key, "sample_limit"))
-			rc = scrapeconf_get_uint(x, v, key, &j->sample_limit);
+			rc = cfgtree_get_uint(&x->t, v, key, &j->sample_limit);
 		else if (!strcmp(key, "label_limit"))
-			rc = scrapeconf_get_uint(x, v, key, &j->label_limit);
+			rc = cfgtree_get_uint(&x->t, v, key, &j->label_limit);
 		else if (!strcmp(key, "label_name_length_limit"))
-			rc = scrapeconf_get_uint(x, v, key, &j->label_name_length_limit);
+			rc = cfgtree_get_uint(&x->t, v, key, &j->label_name_length_limit);
 		else if (!strcmp(key, "label_value_length_limit"))
-			rc = scrapeconf_get_uint(x, v, key, &j->label_value_length_limit);
+			rc = cfgtree_get_uint(&x->t, v, key, &j->label_value_length_limit);
 		else if (!strcmp(key, "target_limit"))
-			rc = scrapeconf_get_uint(x, v, key, &j->target_limit);
+			rc = cfgtree_get_uint(&x->t, v, key, &j->target_limit);
 		else
 			rc = scrapeconf_bad_key(x, k, "scrape config", scrapeconf_job_unsupported);
 	}
 	if (rc)
 		return rc;
 	if (!j->job_name || !j->job_name[0])
-		return scrapeconf_fail(x, n, "job_name is empty");
+		return cfgtree_fail(&x->t, n, "job_name is empty");
 	if (basic && authz)
-		return scrapeconf_fail(x, authz, "at most one of basic_auth and authorization must be configured (job \"%s\")",
+		return cfgtree_fail(&x->t, authz, "at most one of basic_auth and authorization must be configured (job \"%s\")",
 				       j->job_name);
 	/* Prometheus: an unset interval takes the global one; an unset
 	 * timeout takes the global one, capped at the job's interval. */
@@ -818,13 +453,13 @@ static int scrapeconf_get_job(struct scrapeconf_ctx *x, const struct scrapeconf_
 	else
 		j->timeout_ms = c->timeout_ms > j->interval_ms ? j->interval_ms : c->timeout_ms;
 	if (j->timeout_ms > j->interval_ms)
-		return scrapeconf_fail(x, n, "scrape timeout greater than scrape interval for scrape config with job name \"%s\"",
+		return cfgtree_fail(&x->t, n, "scrape timeout greater than scrape interval for scrape config with job name \"%s\"",
 				       j->job_name);
 	if ((!j->metrics_path && !(j->metrics_path = strdup("/metrics"))) || (!j->scheme && !(j->scheme = strdup("http"))))
 		return -ENOMEM;
 	for (size_t i = 0; i < c->njobs; i++)
 		if (!strcmp(c->jobs[i].job_name, j->job_name))
-			return scrapeconf_fail(x, n, "found multiple scrape configs with job name \"%s\"", j->job_name);
+			return cfgtree_fail(&x->t, n, "found multiple scrape configs with job name \"%s\"", j->job_name);
 	return 0;
 }
 
@@ -852,12 +487,12 @@ static int scrapeconf_sd_read(const struct scrapeconf_job *j, struct scrapeconf_
 		}
 		for (size_t f = 0; !rc && f < g.gl_pathc; f++) {
 			const char *path = g.gl_pathv[f];
-			struct scrapeconf_ctx x = {.origin = path, .err = err, .errlen = errlen};
-			struct scrapeconf_node root;
+			struct scrapeconf_ctx x = {.t = {.origin = path, .err = err, .errlen = errlen}};
+			struct cfgtree_node root;
 			char *text = NULL;
 			size_t len = 0;
 			const char *dot = strrchr(path, '.');
-			rc = scrapeconf_read_file(path, &text, &len);
+			rc = cfgtree_read_file(path, &text, &len);
 			if (rc) {
 				if (rc != -ENOENT) { /* a file that vanished since glob() has no targets */
 					snprintf(err, errlen, "%s: cannot read: %s", path, strerror(-rc));
@@ -867,10 +502,10 @@ static int scrapeconf_sd_read(const struct scrapeconf_job *j, struct scrapeconf_
 				}
 				continue;
 			}
-			rc = scrapeconf_parse_text(&x, text, len, dot && !strcasecmp(dot, ".json"), &root);
+			rc = cfgtree_parse_text(&x.t, text, len, dot && !strcasecmp(dot, ".json"), &root);
 			if (!rc)
 				rc = scrapeconf_get_groups(&x, &root, "file_sd file", path, &gs, &ng);
-			scrapeconf_node_free(&root);
+			cfgtree_node_free(&root);
 			free(text);
 		}
 		globfree(&g);
@@ -953,13 +588,13 @@ static const char *const scrapeconf_ignored_sections[] = {
 	"rule_files", "alerting", "remote_write", "remote_read", "storage", "tracing", "otlp", "runtime", NULL,
 };
 
-static int scrapeconf_get_global(struct scrapeconf_ctx *x, const struct scrapeconf_node *n)
+static int scrapeconf_get_global(struct scrapeconf_ctx *x, const struct cfgtree_node *n)
 {
 	struct scrapeconf *c = x->c;
 	int64_t interval = 0, timeout = 0;
-	int rc = scrapeconf_want_map(x, n, "global");
+	int rc = cfgtree_want_map(&x->t, n, "global");
 	for (size_t i = 0; !rc && i < n->n; i++) {
-		const struct scrapeconf_node *k = &n->kids[2 * i], *v = &n->kids[2 * i + 1];
+		const struct cfgtree_node *k = &n->kids[2 * i], *v = &n->kids[2 * i + 1];
 		const char *key = k->s;
 		static const char *const unused[] = {"evaluation_interval", "rule_query_offset", "query_log_file", NULL};
 		static const char *const unsup[] = {"scrape_protocols", "body_size_limit", "keep_dropped_targets",
@@ -969,22 +604,22 @@ static int scrapeconf_get_global(struct scrapeconf_ctx *x, const struct scrapeco
 						    NULL};
 		char msg[160];
 		if (!strcmp(key, "scrape_interval"))
-			rc = scrapeconf_get_duration(x, v, key, &interval);
+			rc = cfgtree_get_duration(&x->t, v, key, &interval);
 		else if (!strcmp(key, "scrape_timeout"))
-			rc = scrapeconf_get_duration(x, v, key, &timeout);
+			rc = cfgtree_get_duration(&x->t, v, key, &timeout);
 		else if (!strcmp(key, "external_labels"))
 			rc = scrapeconf_get_labels(x, v, key, &c->external_labels, &c->nexternal);
 		else if (!strcmp(key, "sample_limit"))
-			rc = scrapeconf_get_uint(x, v, key, &c->sample_limit);
+			rc = cfgtree_get_uint(&x->t, v, key, &c->sample_limit);
 		else if (!strcmp(key, "label_limit"))
-			rc = scrapeconf_get_uint(x, v, key, &c->label_limit);
+			rc = cfgtree_get_uint(&x->t, v, key, &c->label_limit);
 		else if (!strcmp(key, "label_name_length_limit"))
-			rc = scrapeconf_get_uint(x, v, key, &c->label_name_length_limit);
+			rc = cfgtree_get_uint(&x->t, v, key, &c->label_name_length_limit);
 		else if (!strcmp(key, "label_value_length_limit"))
-			rc = scrapeconf_get_uint(x, v, key, &c->label_value_length_limit);
+			rc = cfgtree_get_uint(&x->t, v, key, &c->label_value_length_limit);
 		else if (!strcmp(key, "target_limit"))
-			rc = scrapeconf_get_uint(x, v, key, &c->target_limit);
-		else if (scrapeconf_in(key, unused)) {
+			rc = cfgtree_get_uint(&x->t, v, key, &c->target_limit);
+		else if (cfgtree_in(key, unused)) {
 			snprintf(msg, sizeof(msg), "global \"%s\" is not used by mcs scraping; ignored", key);
 			rc = scrapeconf_warn(x, k, msg);
 		} else
@@ -1001,11 +636,11 @@ static int scrapeconf_get_global(struct scrapeconf_ctx *x, const struct scrapeco
 	else if (c->timeout_ms > c->interval_ms)
 		c->timeout_ms = c->interval_ms;
 	if (c->timeout_ms > c->interval_ms)
-		return scrapeconf_fail(x, n, "global scrape timeout greater than scrape interval");
+		return cfgtree_fail(&x->t, n, "global scrape timeout greater than scrape interval");
 	return 0;
 }
 
-static int scrapeconf_append_job(struct scrapeconf_ctx *x, const struct scrapeconf_node *n)
+static int scrapeconf_append_job(struct scrapeconf_ctx *x, const struct cfgtree_node *n)
 {
 	struct scrapeconf *c = x->c;
 	struct scrapeconf_job j;
@@ -1038,8 +673,8 @@ static void scrapeconf_defaults(struct scrapeconf *c)
  * caller frees it with scrapeconf_free. */
 int scrapeconf_load_yaml(struct scrapeconf *c, const char *path, char *err, size_t errlen)
 {
-	struct scrapeconf_ctx x = {.c = c, .origin = path, .err = err, .errlen = errlen};
-	struct scrapeconf_node root = {0};
+	struct scrapeconf_ctx x = {.t = {.origin = path, .err = err, .errlen = errlen}, .c = c};
+	struct cfgtree_node root = {0};
 	char *text = NULL;
 	size_t len = 0;
 	memset(c, 0, sizeof(*c));
@@ -1047,28 +682,28 @@ int scrapeconf_load_yaml(struct scrapeconf *c, const char *path, char *err, size
 	const char *slash = strrchr(path, '/');
 	if (slash && !(c->dir = strndup(path, slash == path ? 1 : (size_t)(slash - path))))
 		return -ENOMEM;
-	x.dir = c->dir;
-	int rc = scrapeconf_read_file(path, &text, &len);
+	x.t.dir = c->dir;
+	int rc = cfgtree_read_file(path, &text, &len);
 	if (rc) {
 		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(-rc));
 		goto fail;
 	}
-	if ((rc = scrapeconf_parse_text(&x, text, len, 0, &root)) || (rc = scrapeconf_want_map(&x, &root, "top level")))
+	if ((rc = cfgtree_parse_text(&x.t, text, len, 0, &root)) || (rc = cfgtree_want_map(&x.t, &root, "top level")))
 		goto fail;
 	for (size_t i = 0; i < root.n; i++) /* global first: jobs take their defaults from it */
 		if (!strcmp(root.kids[2 * i].s, "global") && (rc = scrapeconf_get_global(&x, &root.kids[2 * i + 1])))
 			goto fail;
 	for (size_t i = 0; i < root.n; i++) {
-		const struct scrapeconf_node *k = &root.kids[2 * i], *v = &root.kids[2 * i + 1];
+		const struct cfgtree_node *k = &root.kids[2 * i], *v = &root.kids[2 * i + 1];
 		if (!strcmp(k->s, "global"))
 			continue;
 		if (!strcmp(k->s, "scrape_configs")) {
-			if ((rc = scrapeconf_want_seq(&x, v, k->s)))
+			if ((rc = cfgtree_want_seq(&x.t, v, k->s)))
 				goto fail;
 			for (size_t m = 0; m < v->n; m++)
 				if ((rc = scrapeconf_append_job(&x, &v->kids[m])))
 					goto fail;
-		} else if (scrapeconf_in(k->s, scrapeconf_ignored_sections)) {
+		} else if (cfgtree_in(k->s, scrapeconf_ignored_sections)) {
 			char msg[160];
 			snprintf(msg, sizeof(msg), "section \"%s\" is not used by mcs scraping; ignored", k->s);
 			if ((rc = scrapeconf_warn(&x, k, msg)))
@@ -1094,13 +729,13 @@ int scrapeconf_load_yaml(struct scrapeconf *c, const char *path, char *err, size
 	} else if (rc < 0) {
 		goto fail;
 	}
-	scrapeconf_node_free(&root);
+	cfgtree_node_free(&root);
 	free(text);
 	return 0;
 fail:
 	if (rc == -ENOMEM)
 		snprintf(err, errlen, "%s: out of memory", path);
-	scrapeconf_node_free(&root);
+	cfgtree_node_free(&root);
 	free(text);
 	scrapeconf_free(c);
 	return rc;
@@ -1113,17 +748,17 @@ fail:
  * key in err (c unchanged), or -ENOMEM. */
 int scrapeconf_add_json_job(struct scrapeconf *c, const char *json, char *err, size_t errlen)
 {
-	struct scrapeconf_ctx x = {.c = c, .origin = "scrape job", .err = err, .errlen = errlen};
-	struct scrapeconf_node root = {0};
+	struct scrapeconf_ctx x = {.t = {.origin = "scrape job", .err = err, .errlen = errlen}, .c = c};
+	struct cfgtree_node root = {0};
 	struct scrapeconf_group *gs = NULL;
 	size_t ng = 0;
 	scrapeconf_defaults(c);
-	int rc = scrapeconf_parse_text(&x, json, strlen(json), 1, &root);
-	if (!rc && root.kind != SCRAPECONF_MAP)
-		rc = scrapeconf_fail(&x, NULL, "a scrape job must be a JSON object");
+	int rc = cfgtree_parse_text(&x.t, json, strlen(json), 1, &root);
+	if (!rc && root.kind != CFGTREE_MAP)
+		rc = cfgtree_fail(&x.t, NULL, "a scrape job must be a JSON object");
 	if (!rc)
 		rc = scrapeconf_append_job(&x, &root);
-	scrapeconf_node_free(&root);
+	cfgtree_node_free(&root);
 	if (rc)
 		return rc;
 	struct scrapeconf_job *j = &c->jobs[c->njobs - 1];

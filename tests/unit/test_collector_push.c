@@ -187,7 +187,7 @@ static void fill_ring(struct fx *f, int j, uint64_t free_b)
 
 static int ingest(struct fx *f, const char *body, struct textparse_error *err)
 {
-	return push_ingest_text(&f->push, body, strlen(body), TEXTPARSE_PROM, 777000, 50, err);
+	return push_ingest_text(&f->push.in, body, strlen(body), TEXTPARSE_PROM, 777000, 50, err);
 }
 
 /* ---- push_ingest_text ---- */
@@ -284,14 +284,14 @@ static void test_full_rings_time_out_and_nothing_is_written_or_counted(void **st
 		len += (size_t)snprintf(body + len, sizeof(body) - len, "m{i=\"%d\"} %d\n", i, i);
 	fill_ring(f, 1, 1024);
 	uint64_t before = total_wpos(f);
-	assert_int_equal(push_ingest_text(&f->push, body, len, TEXTPARSE_PROM, 1, 20, &err), -ETIMEDOUT);
+	assert_int_equal(push_ingest_text(&f->push.in, body, len, TEXTPARSE_PROM, 1, 20, &err), -ETIMEDOUT);
 	assert_int_equal(total_wpos(f), before);
 	assert_int_equal(counter(f, CTL_C_SAMPLES_IN), 0);
 	assert_int_equal(counter(f, CTL_C_SAMPLES_OUT), 0);
 	assert_int_equal(f->push.in.batch.n, 0);
 	/* Room again: the same body goes in whole. */
 	fill_ring(f, 1, f->p[1].capacity);
-	assert_int_equal(push_ingest_text(&f->push, body, len, TEXTPARSE_PROM, 1, 20, &err), 0);
+	assert_int_equal(push_ingest_text(&f->push.in, body, len, TEXTPARSE_PROM, 1, 20, &err), 0);
 	assert_int_equal(drain(f), 40);
 	assert_int_equal(counter(f, CTL_C_SAMPLES_IN), 40);
 }
@@ -301,12 +301,12 @@ static void test_openmetrics_timestamps_are_seconds(void **state)
 	struct fx *f = *state;
 	struct textparse_error err;
 	const char *body = "# TYPE a gauge\na 1 12.5\n# EOF\n";
-	assert_int_equal(push_ingest_text(&f->push, body, strlen(body), TEXTPARSE_OPENMETRICS, 5, 50, &err), 0);
+	assert_int_equal(push_ingest_text(&f->push.in, body, strlen(body), TEXTPARSE_OPENMETRICS, 5, 50, &err), 0);
 	assert_int_equal(drain(f), 1);
 	assert_int_equal(f->got[0].ts, 12500);
 	/* Without # EOF an OpenMetrics body is incomplete: refused whole. */
 	const char *cut = "# TYPE a gauge\na 1 13\n";
-	assert_int_equal(push_ingest_text(&f->push, cut, strlen(cut), TEXTPARSE_OPENMETRICS, 5, 50, &err), -EINVAL);
+	assert_int_equal(push_ingest_text(&f->push.in, cut, strlen(cut), TEXTPARSE_OPENMETRICS, 5, 50, &err), -EINVAL);
 	assert_int_equal(drain(f), 0);
 }
 
@@ -314,7 +314,7 @@ static void test_empty_body_is_accepted_and_writes_nothing(void **state)
 {
 	struct fx *f = *state;
 	struct textparse_error err;
-	assert_int_equal(push_ingest_text(&f->push, "", 0, TEXTPARSE_PROM, 5, 50, &err), 0);
+	assert_int_equal(push_ingest_text(&f->push.in, "", 0, TEXTPARSE_PROM, 5, 50, &err), 0);
 	assert_int_equal(total_wpos(f), 0);
 }
 

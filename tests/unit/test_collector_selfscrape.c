@@ -209,7 +209,7 @@ static void test_collection_round_stores_node_and_stage_metrics(void **state)
 	if (access("/proc/stat", R_OK) != 0)
 		skip();
 	int64_t t0 = segment_now_real_ms();
-	assert_int_equal(selfscrape_run(&f->push), 0);
+	assert_int_equal(selfscrape_run(&f->push.in), 0);
 	assert_int_equal(atomic_load(&f->st.slot->counters[CTL_C_SCRAPES]), 1);
 	size_t n = 0, load1 = 0, mcs = 0;
 	for (int j = 0; j < 2; j++) {
@@ -242,7 +242,7 @@ static void test_collection_round_with_everything_off_stores_nothing(void **stat
 	struct fx *f = *state;
 	f->st.cfg.node_metrics = 0;
 	f->st.cfg.self_scrape = 0;
-	assert_int_equal(selfscrape_run(&f->push), 0);
+	assert_int_equal(selfscrape_run(&f->push.in), 0);
 	for (int j = 0; j < 2; j++)
 		assert_int_equal(atomic_load(&f->p[j].hdr->write_pos), 0);
 }

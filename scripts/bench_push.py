@@ -1,0 +1,226 @@
+"""Push benchmark: samples/s through a push protocol into mcs (1 and 2
+collectors), against VictoriaMetrics' endpoint for the same protocol on the
+same payload, in the same run.
+
+Protocols (PAYLOADS below; each entry is a name, the path on both systems,
+the request headers and a function that makes the bodies):
+- remote write 1.0: snappy'd prometheus.WriteRequest bodies made by
+  bin/tools/rw_gen (C, real snappy compression, exactly what Prometheus
+  sends), POSTed to /api/v1/write.
+- (OTLP protobuf: to be added as another PAYLOADS entry.)
+
+The payload: SERIES node_exporter-like series x SAMPLES samples (15 s
+apart), in requests of SERIES_PER_REQ series x SAMPLES_PER_REQ samples,
+time-block major. CLIENTS concurrent keep-alive clients share the requests.
+The clock starts at the first request and stops when every request was
+acknowledged (2xx; 503/429 are retried) and the last block's samples answer
+a query. Then, untimed, every sample is counted.
+
+Prints one line per system and protocol and the ratio mcs/VictoriaMetrics.
+Environment: BENCH_SERIES, BENCH_SAMPLES, BENCH_CLIENTS, BENCH_SERIES_PER_REQ,
+BENCH_SAMPLES_PER_REQ.
+"""
+import http.client
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integration"))
+from harness import BIN, Mcs, free_port  # noqa: E402
+
+SERIES = int(os.environ.get("BENCH_SERIES", "20000"))
+SAMPLES = int(os.environ.get("BENCH_SAMPLES", "100"))
+SERIES_PER_REQ = int(os.environ.get("BENCH_SERIES_PER_REQ", "1000"))
+SAMPLES_PER_REQ = int(os.environ.get("BENCH_SAMPLES_PER_REQ", "10"))
+CLIENTS = int(os.environ.get("BENCH_CLIENTS", "4"))
+STEP_MS = 15000
+CPU_SERIES = len([s for s in range(SERIES) if s % 4 == 0])  # node_cpu_seconds_total, as rw_gen names them
+
+
+def rw_bodies(base_ms, tmp):
+    """Remote write 1.0 bodies from bin/tools/rw_gen, in send order."""
+    d = os.path.join(tmp, "rw")
+    os.makedirs(d)
+    out = subprocess.run([os.path.join(BIN, "tools", "rw_gen"), d, str(SERIES), str(SAMPLES), str(SERIES_PER_REQ),
+                          str(SAMPLES_PER_REQ), str(base_ms), str(STEP_MS)],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    bodies = []
+    for n in sorted(os.listdir(d)):
+        with open(os.path.join(d, n), "rb") as f:
+            bodies.append(f.read())
+    return bodies, out
+
+
+PAYLOADS = [
+    ("remote write 1.0", "/api/v1/write",
+     {"Content-Encoding": "snappy", "Content-Type": "application/x-protobuf",
+      "X-Prometheus-Remote-Write-Version": "0.1.0"}, rw_bodies),
+    # ("OTLP protobuf", "/opentelemetry/v1/metrics", {...}, otlp_bodies),
+]
+
+
+def push_all(port, path, headers, bodies):
+    """Sends every body once acknowledged; returns (indexes never acknowledged,
+    status counts)."""
+    errors = []
+    codes = {}
+    idx = {"next": 0}
+    lock = threading.Lock()
+
+    def worker():
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        while True:
+            with lock:
+                i = idx["next"]
+                idx["next"] += 1
+            if i >= len(bodies):
+                break
+            for _ in range(200):
+                try:
+                    c.request("POST", path, body=bodies[i], headers=headers)
+                    r = c.getresponse()
+                    r.read()
+                    with lock:
+                        codes[r.status] = codes.get(r.status, 0) + 1
+                    if r.status in (200, 204):
+                        break
+                    if r.status not in (429, 503):
+                        errors.append((i, r.status))
+                        break
+                    time.sleep(0.05)
+                except OSError:
+                    c.close()
+                    c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+            else:
+                errors.append((i, "gave up"))
+        c.close()
+
+    ts = [threading.Thread(target=worker) for _ in range(CLIENTS)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return errors, codes
+
+
+def query_points(port, q, t):
+    """(series, points) of a range-selector query at time t."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    c.request("GET", "/api/v1/query?" + urllib.parse.urlencode({"query": q, "time": "%.3f" % t}))
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    if r.status != 200:
+        return -1, -1
+    res = json.loads(data)["data"]["result"]
+    return len(res), sum(len(x.get("values", [])) for x in res)
+
+
+def wait_visible(port, last_ts_ms, deadline_s=120):
+    """Every series of the cpu family has its sample of the last block."""
+    q = 'node_cpu_seconds_total{job="node"}[1s]'
+    t_end = time.time() + deadline_s
+    while time.time() < t_end:
+        n, _ = query_points(port, q, last_ts_ms / 1000.0)
+        if n >= CPU_SERIES:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def verify_all(name, port, last_ts_ms):
+    n, pts = query_points(port, 'node_cpu_seconds_total{job="node"}[%ds]' % (SAMPLES * STEP_MS // 1000 + 60),
+                          last_ts_ms / 1000.0 + 1)
+    want = CPU_SERIES * SAMPLES
+    ok = (n, pts) == (CPU_SERIES, want)
+    print("%s: verification %d series, %d points (want %d, %d) %s"
+          % (name, n, pts, CPU_SERIES, want, "OK" if ok else "MISMATCH"))
+    return ok
+
+
+def run_one(name, port, path, headers, bodies, last_ts_ms):
+    t0 = time.time()
+    errs, codes = push_all(port, path, headers, bodies)
+    ok = wait_visible(port, last_ts_ms)
+    dt = time.time() - t0
+    if errs or not ok:
+        print("%s: push errors %s visible %s codes %s" % (name, errs[:5], ok, codes))
+    verify_all(name, port, last_ts_ms)
+    return dt
+
+
+def bench_mcs(name, path, headers, bodies, last_ts_ms, collectors):
+    m = Mcs(collectors=collectors, aggregators=2, alerters=1, apiservers=1,
+            config={"self_scrape": {"enabled": False, "node": False}, "rings": {"sample_bytes": 67108864}})
+    try:
+        m.start()
+        return run_one("mcs(%d) %s" % (collectors, name), m.push_port, path, headers, bodies, last_ts_ms)
+    finally:
+        m.cleanup()
+
+
+def bench_vm(name, path, headers, bodies, last_ts_ms):
+    vm = shutil.which("victoria-metrics")
+    if not vm:
+        return None
+    d = tempfile.mkdtemp(prefix="vm-bench-")
+    port = free_port()
+    p = subprocess.Popen([vm, "-storageDataPath", d, "-httpListenAddr", "127.0.0.1:%d" % port,
+                          "-retentionPeriod", "100y", "-search.latencyOffset", "0s",
+                          "-search.disableCache"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                c.request("GET", "/health")
+                if c.getresponse().status == 200:
+                    break
+            except OSError:
+                time.sleep(0.05)
+        return run_one("victoria-metrics %s" % name, port, path, headers, bodies, last_ts_ms)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def main():
+    base_ms = (int(time.time()) - 7200) * 1000
+    base_ms -= base_ms % STEP_MS
+    last_ts_ms = base_ms + (SAMPLES - 1) * STEP_MS
+    n = SERIES * SAMPLES
+    lines = []
+    tmp = tempfile.mkdtemp(prefix="bench-push-")
+    try:
+        for name, path, headers, make in PAYLOADS:
+            bodies, desc = make(base_ms, tmp)
+            print("push benchmark, %s: %d series x %d samples = %d samples in %d requests (%s), %d clients"
+                  % (name, SERIES, SAMPLES, n, len(bodies), desc, CLIENTS))
+            vm = bench_vm(name, path, headers, bodies, last_ts_ms)
+            res = {coll: bench_mcs(name, path, headers, bodies, last_ts_ms, coll) for coll in (1, 2)}
+            if vm:
+                lines.append("%-18s victoria-metrics     : %10.0f samples/s (%.2fs)" % (name, n / vm, vm))
+            for coll, dt in res.items():
+                line = "%-18s mcs, %d collector(s) : %10.0f samples/s (%.2fs)" % (name, coll, n / dt, dt)
+                if vm:
+                    line += "   ratio mcs/VictoriaMetrics = %.2f" % (vm / dt)
+                lines.append(line)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    for line in lines:
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
