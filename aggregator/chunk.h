@@ -51,7 +51,7 @@ enum chunk_vmode {
 };
 
 enum chunk_pred {
-	CHUNK_PRED_GRID = 0,   /* x[i] = x[0] + i*bias + r */
+	CHUNK_PRED_GRID = 0,   /* x[i] = x[0] + off + i*bias + r */
 	CHUNK_PRED_DELTA = 1,  /* x[i] = x[i-1] + bias + r */
 	CHUNK_PRED_DOD = 2,    /* d = d + r; x[i] = x[i-1] + d; d starts at bias */
 };
@@ -117,8 +117,9 @@ struct chunk_info {
 	uint32_t n;            /* samples */
 };
 
-/* Allocator used for every buffer of this module; tests replace it to make
- * allocations fail. Defaults to realloc(). */
+/* Allocator behind every buffer of this module, realloc()-like except that
+ * size 0 frees p and returns NULL. Tests replace it to make allocations
+ * fail; the default wraps realloc()/free(). */
 extern void *(*chunk_alloc_hook)(void *p, size_t size);
 
 int chunk_init(struct chunk *c);

@@ -3,19 +3,27 @@
  * "p<p>-a<j>-q" on "a<j>-p<p>-r", and forwards the samples that alert
  * rules select to the alerters on "a<j>-r<k>".
  *
- * A consumed batch is released only after it is applied; a crash replays at
- * most the unreleased batch, whose exact duplicates the store drops. On
- * SIGTERM it drains its sample rings (collectors stop first), then exits.
+ * Durability: every consumed REC_SAMPLES record is appended to the shard's
+ * WAL (<data_dir>/shard-<j>/wal) and the batch's ring space is released
+ * only after wal_flush said it is written. A crash therefore loses
+ * nothing: on start the WAL is replayed into the store, then the ring is
+ * consumed from read_pos again, and the store drops the exact duplicates
+ * (same series, same timestamp) that the overlap brings. On SIGTERM it
+ * drains its sample rings (collectors stop first), then exits.
  */
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "aggregator/forward.h"
 #include "aggregator/query.h"
 #include "aggregator/store.h"
+#include "aggregator/wal.h"
 #include "common/log.h"
 #include "common/stage.h"
+#include "shm/proc.h"
 
 #define AGG_MAX_RINGS 64
 #define AGG_BATCH_RECORDS 64
@@ -24,6 +32,8 @@ struct aggregator {
 	struct stage st;
 	struct store store;
 	struct forward fwd;
+	struct wal wal;
+	int replaying;            /* 1 while the WAL is replayed: no forwarding */
 	struct ring samples[AGG_MAX_RINGS];
 	struct ring queries[AGG_MAX_RINGS];
 	struct ring replies[AGG_MAX_RINGS];
@@ -62,7 +72,8 @@ static long agg_apply(struct aggregator *a, const struct ring_rec *rec)
 		}
 		if (r == STORE_OUT_OF_ORDER)
 			ctl_add(a->st.slot, CTL_C_OUT_OF_ORDER, 1);
-		forward_sample(&a->fwd, &a->store.series[idx], &s);
+		if (!a->replaying)
+			forward_sample(&a->fwd, &a->store.series[idx], &s);
 		n++;
 	}
 	return rc < 0 ? -EPROTO : n;
@@ -85,6 +96,12 @@ static int agg_consume_samples(struct aggregator *a, struct ring *r)
 			ctl_add(a->st.slot, CTL_C_RECORDS_CORRUPT, 1);
 			continue;
 		}
+		int wrc = wal_append(&a->wal, REC_SAMPLES, rec.data, rec.len);
+		if (wrc != 0) {
+			/* Not released: a restart replays the WAL and the ring. */
+			log_error("WAL append failed: %s; exiting so the batch is consumed again", strerror(-wrc));
+			exit(1);
+		}
 		long n = agg_apply(a, &rec);
 		if (n < 0) {
 			log_warn("ring %s: malformed sample record at %llu skipped", r->hdr->name,
@@ -95,7 +112,12 @@ static int agg_consume_samples(struct aggregator *a, struct ring *r)
 		applied += (uint64_t)n;
 	}
 	if (taken) {
-		/* Durable for its purpose (in the store, forwarded), so release. */
+		/* Durable for its purpose (in the WAL and the store), so release. */
+		int wrc = wal_flush(&a->wal);
+		if (wrc != 0) {
+			log_error("WAL write failed: %s; exiting without releasing the batch", strerror(-wrc));
+			exit(1);
+		}
 		forward_flush(&a->fwd);
 		ring_release(r);
 		ctl_add(a->st.slot, CTL_C_SAMPLES_IN, applied);
@@ -161,6 +183,50 @@ static int agg_open(struct aggregator *a)
 	return forward_init(&a->fwd, &a->st);
 }
 
+/* Replays one WAL record into the store (no forwarding: the alerters have
+ * seen these samples, or they are too old to matter). */
+static int agg_wal_apply(void *ctx, uint8_t type, const void *payload, size_t len)
+{
+	struct aggregator *a = ctx;
+	struct ring_rec rec = {.type = type, .len = (uint32_t)len, .data = payload};
+	if (type != REC_SAMPLES || agg_apply(a, &rec) < 0)
+		ctl_add(a->st.slot, CTL_C_RECORDS_CORRUPT, 1);
+	return 0;
+}
+
+/* Replays the shard's WAL into the store, then opens it for appending.
+ * Returns 0 or -errno (logged). */
+static int agg_wal_start(struct aggregator *a)
+{
+	char dir[PATH_MAX];
+	struct wal_opts opts = {0};
+	struct wal_replay_stats rs;
+	snprintf(dir, sizeof(dir), "%s/shard-%u/wal", a->st.cfg.data_dir, a->st.index);
+	int rc = proc_mkdirs(dir);
+	if (rc == 0)
+		rc = wal_sync_parse(a->st.cfg.wal_sync, &opts.sync);
+	if (rc != 0) {
+		log_error("WAL directory %s: %s", dir, strerror(-rc));
+		return rc;
+	}
+	uint64_t t0 = segment_now_mono_ms();
+	a->replaying = 1;
+	rc = wal_replay(dir, 0, 0, agg_wal_apply, a, &rs);
+	a->replaying = 0;
+	if (rc != 0) {
+		log_error("WAL replay of %s failed: %s", dir, strerror(-rc));
+		return rc;
+	}
+	log_info("WAL replayed in %llu ms: %llu records, %zu series, %llu samples, %llu bytes lost, %llu torn tails cut",
+		 (unsigned long long)(segment_now_mono_ms() - t0), (unsigned long long)rs.records,
+		 a->store.nseries, (unsigned long long)a->store.samples, (unsigned long long)rs.lost_bytes,
+		 (unsigned long long)rs.truncated);
+	rc = wal_open(&a->wal, dir, &opts);
+	if (rc != 0)
+		log_error("wal_open(%s) failed: %s", dir, strerror(-rc));
+	return rc;
+}
+
 /* True when every collector has stopped (shutdown drains after them). */
 static int agg_collectors_gone(struct aggregator *a)
 {
@@ -176,7 +242,7 @@ int main(int argc, char **argv)
 {
 	static struct aggregator a;
 	stage_init(&a.st, CTL_AGGREGATOR, argc, argv);
-	if (store_init(&a.store) != 0 || agg_open(&a) != 0)
+	if (store_init(&a.store) != 0 || agg_wal_start(&a) != 0 || agg_open(&a) != 0)
 		return 1;
 	stage_set_ready(&a.st, 1);
 	log_info("serving shard %u: %u sample ring(s), %u query ring(s)", a.st.index, a.ncoll, a.napi);
@@ -188,6 +254,11 @@ int main(int argc, char **argv)
 		for (uint32_t p = 0; p < a.napi; p++)
 			work += agg_consume_queries(&a, p);
 		stage_beat(&a.st);
+		int wrc = wal_tick(&a.wal);
+		if (wrc != 0) {
+			log_error("WAL background write or fsync failed: %s", strerror(-wrc));
+			exit(1);
+		}
 		if (stage_stop_requested) {
 			uint64_t now = segment_now_mono_ms();
 			if (!stop_at) {
@@ -211,6 +282,7 @@ int main(int argc, char **argv)
 		ring_detach(&a.replies[p]);
 	}
 	forward_fini(&a.fwd);
+	wal_close(&a.wal);
 	store_free(&a.store);
 	stage_fini(&a.st);
 	return 0;

@@ -23,11 +23,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
 #include "common/log.h"
+#include "shm/proc.h"
+#include "shm/segment.h"
 
 #define WAL_MAGIC 0x006c61772d73636dull /* "mcs-wal\0" read as a LE u64 */
 #define WAL_VERSION 1u
@@ -40,13 +41,6 @@
 static int wal_sys_open(const char *path, int flags, mode_t mode)
 {
 	return open(path, flags, mode);
-}
-
-static uint64_t wal_sys_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 static int wal_sys_complete(enum wal_op op, int res)
@@ -64,7 +58,7 @@ struct wal_sys wal_sys = {
 	.unlink = unlink,
 	.rename = rename,
 	.uring_init = io_uring_queue_init,
-	.now_ms = wal_sys_now_ms,
+	.now_ms = segment_now_mono_ms,
 	.complete = wal_sys_complete,
 };
 
@@ -80,24 +74,24 @@ static inline uint32_t wal_get32(const uint8_t *p)
 	return v;
 }
 
-static inline uint64_t wal_get64(const uint8_t *p)
-{
-	uint64_t v;
-	memcpy(&v, p, 8);
-	return v;
-}
-
 /* Parses "batch", "interval" or "none". Returns 0, or -EINVAL. */
 int wal_sync_parse(const char *s, enum wal_sync *out)
 {
-	if (!strcmp(s, "batch"))
-		*out = WAL_SYNC_BATCH;
-	else if (!strcmp(s, "interval"))
-		*out = WAL_SYNC_INTERVAL;
-	else if (!strcmp(s, "none"))
-		*out = WAL_SYNC_NONE;
-	else
-		return -EINVAL;
+	static const char *const names[] = {"interval", "batch", "none"};
+	for (int i = 0; i < 3; i++)
+		if (!strcmp(s, names[i]))
+			return *out = (enum wal_sync)i, 0;
+	return -EINVAL;
+}
+
+/* Grows b to hold at least need bytes. Returns 0 or -ENOMEM (b unchanged). */
+static int wal_buf_fit(struct wal_buf *b, size_t need)
+{
+	uint8_t *nd = need > b->cap ? realloc(b->data, need) : b->data;
+	if (!nd)
+		return -ENOMEM;
+	b->data = nd;
+	b->cap = need > b->cap ? need : b->cap;
 	return 0;
 }
 
@@ -149,18 +143,22 @@ static void wal_hdr_encode(uint8_t *h, uint32_t kind, uint64_t num)
 	memcpy(h + 28, &check, 4);
 }
 
+/* Every header field follows from kind and num, so compare whole bytes. */
 static int wal_hdr_ok(const uint8_t *h, uint32_t kind, uint64_t num)
 {
-	return wal_get64(h) == WAL_MAGIC && wal_get32(h + 8) == WAL_VERSION &&
-	       wal_get32(h + 12) == kind && wal_get64(h + 16) == num && wal_get32(h + 24) == 0 &&
-	       wal_get32(h + 28) == (uint32_t)XXH3_64bits(h, 28);
+	uint8_t ref[WAL_SEG_HDR];
+	wal_hdr_encode(ref, kind, num);
+	return memcmp(h, ref, sizeof(ref)) == 0;
 }
 
 /* ---- directory listing ---- */
 
+#define WAL_LIST_CKPT (1ull << 63) /* marks a checkpoint in wal_list.seg */
+
 struct wal_list {
-	uint64_t *seg;     /* segment numbers, ascending, owned */
-	size_t nseg;
+	uint64_t *seg;     /* segment numbers ascending, then checkpoints | WAL_LIST_CKPT; owned */
+	size_t nseg;       /* segments */
+	size_t n;          /* segments and checkpoints */
 	uint64_t ckpt;     /* largest checkpoint number, 0 = none */
 	uint64_t max_seen; /* largest number in any name, quarantined included */
 };
@@ -201,19 +199,20 @@ static int wal_list_dir(const char *dir, struct wal_list *l, int remove_tmp)
 	uint64_t num;
 	char path[PATH_MAX + 300];
 	while ((e = readdir(d))) {
-		if (wal_name_num(e->d_name, "", ".wal", &num)) {
-			if (l->nseg == cap) {
+		int ck = 0;
+		if (wal_name_num(e->d_name, "", ".wal", &num) ||
+		    (ck = wal_name_num(e->d_name, "checkpoint.", "", &num))) {
+			if (l->n == cap) {
 				cap = cap ? cap * 2 : 64;
 				uint64_t *ns = realloc(l->seg, cap * sizeof(*ns));
-				if (!ns) {
-					closedir(d);
-					free(l->seg);
-					l->seg = NULL;
-					return -ENOMEM;
-				}
+				if (!ns)
+					break;
 				l->seg = ns;
 			}
-			l->seg[l->nseg++] = num;
+			l->seg[l->n++] = num | (ck ? WAL_LIST_CKPT : 0);
+			l->nseg += !ck;
+			if (ck && num > l->ckpt)
+				l->ckpt = num;
 		} else if (wal_name_num(e->d_name, "checkpoint.", ".tmp", &num)) {
 			if (remove_tmp) {
 				snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
@@ -221,9 +220,6 @@ static int wal_list_dir(const char *dir, struct wal_list *l, int remove_tmp)
 				wal_sys.unlink(path);
 			}
 			continue;
-		} else if (wal_name_num(e->d_name, "checkpoint.", "", &num)) {
-			if (num > l->ckpt)
-				l->ckpt = num;
 		} else if (!wal_name_num(e->d_name, "", ".wal.corrupt", &num)) {
 			continue;
 		}
@@ -231,12 +227,36 @@ static int wal_list_dir(const char *dir, struct wal_list *l, int remove_tmp)
 			l->max_seen = num;
 	}
 	closedir(d);
-	if (l->nseg)
-		qsort(l->seg, l->nseg, sizeof(*l->seg), wal_cmp_u64);
+	if (e) { /* stopped early: out of memory */
+		free(l->seg);
+		l->seg = NULL;
+		return -ENOMEM;
+	}
+	if (l->n)
+		qsort(l->seg, l->n, sizeof(*l->seg), wal_cmp_u64);
 	return 0;
 }
 
 /* ---- reader ---- */
+
+/* Checks the record at h (room bytes left in the file) of file num.
+ * Returns NULL with *rec = its framed size, or what is wrong with it. */
+static const char *wal_rec_bad(const uint8_t *h, size_t room, uint64_t num, size_t *rec)
+{
+	if (room < WAL_REC_HDR)
+		return "torn record header";
+	uint32_t len = wal_get32(h), tz = wal_get32(h + 4);
+	if ((uint8_t)tz == 0 || (tz >> 8) != 0 || wal_get32(h + 8) != (uint32_t)num || len > WAL_REC_MAX)
+		return "bad record header";
+	if ((*rec = WAL_REC_HDR + wal_pad8(len)) > room)
+		return "torn record";
+	if (wal_get32(h + 12) != wal_rec_check(num, (uint8_t)tz, h + WAL_REC_HDR, len))
+		return "checksum mismatch";
+	for (size_t i = WAL_REC_HDR + len; i < *rec; i++)
+		if (h[i])
+			return "nonzero record padding";
+	return NULL;
+}
 
 /* Reads file path (number num of kind) and calls cb for every good record.
  * Damage is logged with the file and offset and counted in st->lost_bytes.
@@ -261,16 +281,11 @@ static int wal_scan(const char *path, uint64_t num, uint32_t kind, int tail, uns
 		log_error("wal: open(%s) failed: %s", path, strerror(errno));
 		return rc;
 	}
-	if (fstat(fd, &sb) != 0) {
-		rc = -errno;
+	if (fstat(fd, &sb) != 0 || !(buf = malloc(sb.st_size ? (size_t)sb.st_size : 1))) {
+		rc = -errno; /* malloc sets ENOMEM */
 		goto out;
 	}
 	size_t size = (size_t)sb.st_size, n = 0;
-	buf = malloc(size ? size : 1);
-	if (!buf) {
-		rc = -ENOMEM;
-		goto out;
-	}
 	while (n < size) {
 		ssize_t r = wal_sys.pread(fd, buf + n, size - n, (off_t)n);
 		if (r < 0 && errno == EINTR)
@@ -294,39 +309,14 @@ static int wal_scan(const char *path, uint64_t num, uint32_t kind, int tail, uns
 	} else if (!wal_hdr_ok(buf, kind, num)) {
 		why = "bad segment header";
 	} else {
-		off = WAL_SEG_HDR;
-		while (off < n) {
-			const uint8_t *h = buf + off;
-			if (n - off < WAL_REC_HDR) {
-				why = "torn record header";
-				break;
-			}
-			uint32_t len = wal_get32(h), tz = wal_get32(h + 4);
-			uint8_t type = (uint8_t)tz;
-			if (type == 0 || (tz >> 8) != 0 || wal_get32(h + 8) != (uint32_t)num ||
-			    len > WAL_REC_MAX) {
-				why = "bad record header";
-				break;
-			}
-			size_t rec = WAL_REC_HDR + wal_pad8(len);
-			if (rec > n - off) {
-				why = "torn record";
-				break;
-			}
-			if (wal_get32(h + 12) != wal_rec_check(num, type, h + WAL_REC_HDR, len)) {
-				why = "checksum mismatch";
-				break;
-			}
-			for (size_t i = WAL_REC_HDR + len; i < rec && !why; i++)
-				if (h[i])
-					why = "nonzero record padding";
-			if (why)
-				break;
-			if (cb && (rc = cb(ctx, type, h + WAL_REC_HDR, len)) != 0)
+		size_t rec;
+		for (off = WAL_SEG_HDR; off < n && !(why = wal_rec_bad(buf + off, n - off, num, &rec));
+		     off += rec) {
+			uint32_t len = wal_get32(buf + off);
+			if (cb && (rc = cb(ctx, buf[off + 4], buf + off + WAL_REC_HDR, len)) != 0)
 				goto out;
 			st->records++;
 			st->bytes += len;
-			off += rec;
 		}
 	}
 	if (read_err && !why)
@@ -491,13 +481,13 @@ static void wal_fsync_done(struct wal *w, int res)
 {
 	res = wal_sys.complete(WAL_OP_FSYNC, res);
 	w->fsync_inflight = 0;
-	if (res < 0) {
-		log_error("wal: fdatasync of segment %llu failed: %s; the log is unusable",
-			  (unsigned long long)w->seg, strerror(-res));
-		w->broken = -EIO;
+	if (res >= 0) {
+		w->st.fsyncs++;
 		return;
 	}
-	w->st.fsyncs++;
+	log_error("wal: fdatasync of segment %llu failed: %s; the log is unusable",
+		  (unsigned long long)w->seg, strerror(-res));
+	w->broken = -EIO;
 }
 
 /* Reaps one completion, waiting for it when wait is set. Returns 1 when
@@ -580,17 +570,13 @@ static void wal_stage_submit(struct wal *w)
 	}
 }
 
-/* Waits until no write is in flight (an fsync may stay in flight). */
-static void wal_drain_writes(struct wal *w)
+/* Waits until no write is in flight, and with all no fsync either. */
+static void wal_drain(struct wal *w, int all)
 {
 	for (int i = 0; i < WAL_NBUF; i++)
 		while (w->buf[i].busy && !w->broken)
 			wal_reap_one(w, 1);
-}
-
-static void wal_drain_all(struct wal *w)
-{
-	while (w->inflight && !w->broken)
+	while (all && w->inflight && !w->broken)
 		wal_reap_one(w, 1);
 }
 
@@ -601,7 +587,7 @@ static void wal_drain_all(struct wal *w)
 static int wal_fail(struct wal *w)
 {
 	int err = w->err;
-	wal_drain_all(w);
+	wal_drain(w, 1);
 	w->err = 0;
 	w->st.errors++;
 	for (int i = 0; i < WAL_NBUF; i++)
@@ -658,15 +644,13 @@ fail:
 static int wal_seg_next(struct wal *w)
 {
 	wal_stage_submit(w);
-	wal_drain_all(w);
-	if (w->err)
-		return wal_fail(w);
-	if (w->broken)
-		return w->broken;
+	wal_drain(w, 1);
+	if (w->err || w->broken)
+		return w->err ? wal_fail(w) : w->broken;
 	w->good_off = w->seg_off;
 	if (w->o.sync != WAL_SYNC_NONE && w->dirty) {
 		wal_fsync_start(w);
-		wal_drain_all(w);
+		wal_drain(w, 1);
 		if (w->broken)
 			return w->broken;
 	}
@@ -680,22 +664,6 @@ static int wal_seg_next(struct wal *w)
 	w->dirty = 0;
 	w->st.rotations++;
 	return 0;
-}
-
-/* Creates directories along path, like mkdir -p. Returns 0 or -errno. */
-static int wal_mkdirs(const char *path)
-{
-	char tmp[PATH_MAX];
-	snprintf(tmp, sizeof(tmp), "%s", path);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = 0;
-		if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -errno : 0;
 }
 
 /* Opens the log in dir for appending, creating dir as needed. The last
@@ -724,7 +692,7 @@ int wal_open(struct wal *w, const char *dir, const struct wal_opts *o)
 	    strlen(dir) >= sizeof(w->dir) - 32)
 		return -EINVAL;
 	snprintf(w->dir, sizeof(w->dir), "%s", dir);
-	if ((rc = wal_mkdirs(dir)) != 0) {
+	if ((rc = proc_mkdirs(dir)) != 0) {
 		log_error("wal: mkdir(%s) failed: %s", dir, strerror(-rc));
 		return rc;
 	}
@@ -782,9 +750,10 @@ out:
  * would pass seg_size is first finished and the next one started (which
  * waits for I/O). The payload is copied: the caller may reuse it at once.
  * Nothing is durable before wal_flush returns 0. Returns 0, -EINVAL,
- * -ENOMEM, or the -errno of a failed write or rotation, in which case every
- * record staged since the last successful wal_flush is dropped (see
- * wal_fail) and the caller must not release the batch. */
+ * -ENOMEM (nothing staged), or the -errno of a failed write or rotation:
+ * then the batch counts as not logged and must not be released; what was
+ * staged is dropped (wal_fail), though records written before a rotation
+ * stay and may be replayed twice, which duplicate dropping absorbs. */
 int wal_append(struct wal *w, uint8_t type, const void *payload, size_t len)
 {
 	int rc;
@@ -804,18 +773,11 @@ int wal_append(struct wal *w, uint8_t type, const void *payload, size_t len)
 		b = &w->buf[w->cur];
 		while (b->busy && !w->broken)
 			wal_reap_one(w, 1);
-		if (w->broken)
-			return w->broken;
-		if (w->err)
-			return wal_fail(w);
+		if (w->err || w->broken)
+			return w->err ? wal_fail(w) : w->broken;
 	}
-	if (rec > b->cap) {
-		uint8_t *nd = realloc(b->data, rec);
-		if (!nd)
-			return -ENOMEM;
-		b->data = nd;
-		b->cap = rec;
-	}
+	if ((rc = wal_buf_fit(b, rec)) != 0)
+		return rc;
 	if (!b->len)
 		b->off = w->seg_off;
 	b->len += wal_rec_encode(b->data + b->len, w->seg, type, payload, len);
@@ -844,11 +806,9 @@ int wal_flush(struct wal *w)
 	if (w->broken)
 		return w->broken;
 	wal_stage_submit(w);
-	wal_drain_writes(w);
-	if (w->err)
-		return wal_fail(w);
-	if (w->broken)
-		return w->broken;
+	wal_drain(w, 0);
+	if (w->err || w->broken)
+		return w->err ? wal_fail(w) : w->broken;
 	w->good_off = w->seg_off;
 	if (w->o.sync == WAL_SYNC_BATCH && w->dirty) {
 		wal_fsync_start(w);
@@ -895,29 +855,21 @@ int wal_rotate(struct wal *w, uint64_t *seg_out)
 int wal_checkpoint(struct wal *w, uint64_t seg)
 {
 	struct wal_list l;
-	char path[PATH_MAX + 300];
+	char path[PATH_MAX + 32];
 	int rc = wal_list_dir(w->dir, &l, 0), first = 0;
-	if (rc)
-		return rc;
-	for (size_t i = 0; i < l.nseg && l.seg[i] < seg && l.seg[i] < w->seg; i++) {
-		wal_seg_path(path, sizeof(path), w->dir, l.seg[i]);
+	for (size_t i = 0; rc == 0 && i < l.n; i++) {
+		uint64_t num = l.seg[i] & ~WAL_LIST_CKPT;
+		if (num >= seg || num >= w->seg)
+			continue;
+		if (l.seg[i] & WAL_LIST_CKPT)
+			snprintf(path, sizeof(path), "%s/checkpoint.%08llu", w->dir, (unsigned long long)num);
+		else
+			wal_seg_path(path, sizeof(path), w->dir, num);
 		if (wal_sys.unlink(path) != 0 && errno != ENOENT && !first)
 			first = -errno;
 	}
 	free(l.seg);
-	DIR *d = opendir(w->dir);
-	struct dirent *e;
-	uint64_t num;
-	while (d && (e = readdir(d))) {
-		if (!wal_name_num(e->d_name, "checkpoint.", "", &num) || num >= seg)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", w->dir, e->d_name);
-		if (wal_sys.unlink(path) != 0 && errno != ENOENT && !first)
-			first = -errno;
-	}
-	if (d)
-		closedir(d);
-	return first;
+	return rc ? rc : first;
 }
 
 /* Writes what is staged, fdatasyncs unless the policy is none, and frees
@@ -928,10 +880,10 @@ void wal_close(struct wal *w)
 {
 	if (w->fd >= 0) {
 		wal_flush(w);
-		wal_drain_all(w);
+		wal_drain(w, 1);
 		if (!w->broken && w->o.sync != WAL_SYNC_NONE && w->dirty) {
 			wal_fsync_start(w);
-			wal_drain_all(w);
+			wal_drain(w, 1);
 		}
 		if (w->broken)
 			log_error("wal: closing segment %llu after an error: %s",
@@ -973,14 +925,10 @@ int wal_ckpt_begin(struct wal_ckpt *c, struct wal *w)
 		return -ENOMEM;
 	c->b.cap = w->o.buf_size;
 	c->fd = wal_sys.open(c->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (c->fd < 0) {
-		rc = -errno;
-		log_error("wal: open(%s) failed: %s", c->tmp, strerror(errno));
-		wal_ckpt_abort(c);
-		return rc;
-	}
 	wal_hdr_encode(h, WAL_KIND_CKPT, c->num);
-	if ((rc = wal_pwrite_all(c->fd, h, sizeof(h), 0)) != 0) {
+	rc = c->fd < 0 ? -errno : wal_pwrite_all(c->fd, h, sizeof(h), 0);
+	if (rc != 0) {
+		log_error("wal: creating %s failed: %s", c->tmp, strerror(-rc));
 		wal_ckpt_abort(c);
 		return rc;
 	}
@@ -1008,13 +956,8 @@ int wal_ckpt_add(struct wal_ckpt *c, uint8_t type, const void *payload, size_t l
 	size_t rec = WAL_REC_HDR + wal_pad8(len);
 	if (c->b.len + rec > c->b.cap && c->b.len && (rc = wal_ckpt_write(c)) != 0)
 		return rc;
-	if (rec > c->b.cap) {
-		uint8_t *nd = realloc(c->b.data, rec);
-		if (!nd)
-			return -ENOMEM;
-		c->b.data = nd;
-		c->b.cap = rec;
-	}
+	if ((rc = wal_buf_fit(&c->b, rec)) != 0)
+		return rc;
 	c->b.len += wal_rec_encode(c->b.data + c->b.len, c->num, type, payload, len);
 	return 0;
 }

@@ -38,8 +38,10 @@
  *
  * Errors: a failed write makes wal_flush return the error, after cutting
  * the segment back to the end of the last successful flush so the file
- * stays a clean prefix; the caller must not release the batch (crash and
- * replay, or append the batch again). A failed fsync or a failed cut is
+ * stays a clean prefix (only records written before a rotation inside the
+ * failed batch stay; replaying them twice is harmless, duplicates are
+ * dropped); the caller must not release the batch (crash and replay, or
+ * append the batch again). A failed fsync or a failed cut is
  * sticky: every later call returns -EIO, because the page cache may have
  * dropped data we can no longer name (the PostgreSQL lesson); the caller
  * should exit and let replay on restart sort it out.

@@ -819,18 +819,19 @@ static void otlp_on_metrics(struct evhttp_request *req, void *arg)
 	struct otlp *o = arg;
 	ctl_add(o->st->slot, CTL_C_REQUESTS, 1);
 	const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
-	enum otlp_format fmt;
+	enum otlp_format fmt = OTLP_JSON;
+	int known = 1;
 	if (ct && (otlp_ctype_is(ct, "application/x-protobuf") || otlp_ctype_is(ct, "application/protobuf")))
 		fmt = OTLP_PROTOBUF;
-	else if (ct && otlp_ctype_is(ct, "application/json"))
-		fmt = OTLP_JSON;
-	else {
-		otlp_reply_status(o, req, OTLP_JSON, 415, 3,
-				  "unsupported Content-Type: use application/x-protobuf or application/json");
-		return;
-	}
+	else if (!ct || !otlp_ctype_is(ct, "application/json"))
+		known = 0;
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
 		otlp_reply_status(o, req, fmt, 405, 3, "use POST with an ExportMetricsServiceRequest body");
+		return;
+	}
+	if (!known) {
+		otlp_reply_status(o, req, fmt, 415, 3,
+				  "unsupported Content-Type: use application/x-protobuf or application/json");
 		return;
 	}
 	const char *body;

@@ -192,6 +192,19 @@ static void scrape_done(struct httpc_req *r, int rc, void *arg)
 
 /* ---- targets ---- */
 
+/* Frees the fields of a target description moved out of a
+ * scrapeconf_targets array (scrapeconf_targets_free would also free the
+ * array itself, which we do not own here). */
+static void scrape_desc_free(struct scrapeconf_target *t)
+{
+	free(t->url);
+	free(t->host);
+	free(t->path_query);
+	relabel_labels_free(&t->labels);
+	relabel_labels_free(&t->discovered);
+	memset(t, 0, sizeof(*t));
+}
+
 /* The request options of a job. */
 static void scrape_opts(const struct scrapeconf_job *job, struct httpc_opts *o, char *auth, size_t authlen)
 {
@@ -240,7 +253,7 @@ static struct scrape_target *scrape_target_new(struct scrape *s, struct scrapeco
 	tg->timer = event_new(s->base, -1, 0, scrape_on_timer, tg);
 	if (!tg->timer) {
 		log_error("scrape: event_new failed for %s", tg->t.url);
-		scrapeconf_targets_free(&tg->t, 1);
+		scrape_desc_free(&tg->t);
 		free(tg);
 		return NULL;
 	}
@@ -273,7 +286,7 @@ static void scrape_target_free(struct scrape *s, struct scrape_target *tg, int s
 	if (s->table_ok && tg->slot >= 0)
 		targets_release(&s->table, (uint32_t)tg->slot);
 	scrapecache_free(&tg->cache);
-	scrapeconf_targets_free(&tg->t, 1);
+	scrape_desc_free(&tg->t);
 	free(tg);
 }
 
@@ -320,7 +333,7 @@ static void scrape_target_update(struct scrape_target *tg, struct scrapeconf_tar
 	int same_iv = oj->interval_ms == nj->interval_ms;
 	if (!same_job)
 		scrapecache_clear(&tg->cache);
-	scrapeconf_targets_free(&tg->t, 1);
+	scrape_desc_free(&tg->t);
 	tg->t = *src;
 	memset(src, 0, sizeof(*src));
 	if (!same_auth)

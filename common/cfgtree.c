@@ -244,6 +244,28 @@ int cfgtree_parse_text(struct cfgtree_ctx *x, const char *text, size_t len, int 
 	return rc;
 }
 
+/* Reads file path (resolved by the caller) and parses it as YAML, or JSON
+ * when json, into *root, which is zeroed first. Returns 0; -ENOENT without
+ * a message when the file does not exist, so callers that tolerate missing
+ * files keep err as it was; another -errno (-EFBIG, -EIO, ...) with
+ * "path: cannot read: <reason>" in err; or cfgtree_parse_text's failure.
+ * The caller frees *root with cfgtree_node_free in every case. */
+int cfgtree_load_file(struct cfgtree_ctx *x, const char *path, int json, struct cfgtree_node *root)
+{
+	char *text = NULL;
+	size_t len = 0;
+	memset(root, 0, sizeof(*root));
+	int rc = cfgtree_read_file(path, &text, &len);
+	if (rc) {
+		if (rc != -ENOENT)
+			snprintf(x->err, x->errlen, "%s: cannot read: %s", path, strerror(-rc));
+		return rc;
+	}
+	rc = cfgtree_parse_text(x, text, len, json, root);
+	free(text);
+	return rc;
+}
+
 /* ---- readers ------------------------------------------------------------ */
 
 /* Returns the kind as messages name it ("a mapping", "a list", "null",
@@ -358,6 +380,43 @@ int cfgtree_get_strlist(struct cfgtree_ctx *x, const struct cfgtree_node *n, con
 			return -ENOMEM;
 	}
 	return 0;
+}
+
+/* Frees n strings and the array, as cfgtree_get_strlist fills them.
+ * Accepts NULL. */
+void cfgtree_strs_free(char **s, size_t n)
+{
+	for (size_t i = 0; s && i < n; i++)
+		free(s[i]);
+	free(s);
+}
+
+/* Writes duration ms (>= 0) into buf as Prometheus' model.Duration.String()
+ * does ("1m30s", "1d", "0s"): the form cfgtree_get_duration reads back.
+ * Years and weeks are used only when exact. Cut to fit len (> 0). */
+void cfgtree_format_duration(int64_t ms, char *buf, size_t len)
+{
+	static const struct {
+		const char *unit;
+		int64_t mult;
+		int exact;
+	} u[] = {{"y", 31536000000LL, 1}, {"w", 604800000LL, 1}, {"d", 86400000LL, 0}, {"h", 3600000LL, 0},
+		 {"m", 60000LL, 0},        {"s", 1000LL, 0},        {"ms", 1LL, 0}};
+	size_t o = 0;
+	buf[0] = '\0';
+	if (ms == 0) {
+		snprintf(buf, len, "0s");
+		return;
+	}
+	for (size_t i = 0; i < sizeof(u) / sizeof(u[0]); i++) {
+		if (u[i].exact && ms % u[i].mult)
+			continue;
+		int64_t v = ms / u[i].mult;
+		if (v > 0 && o < len) {
+			o += (size_t)snprintf(buf + o, len - o, "%lld%s", (long long)v, u[i].unit);
+			ms -= v * u[i].mult;
+		}
+	}
 }
 
 /* Returns 1 when key is one of the NULL-terminated list, else 0. */

@@ -44,12 +44,13 @@ struct cfgtree_ctx {
 	const char *dir;            /* base of relative file names, NULL = cwd */
 	char *err;                  /* message buffer, written by every failing call */
 	size_t errlen;
-	size_t nodes;               /* nodes converted so far, written by cfgtree_parse_text */
+	size_t nodes;               /* nodes converted so far (all parses with this context); start at 0 */
 };
 
 /* Reading text and files. */
 int cfgtree_read_file(const char *path, char **out, size_t *len);
 int cfgtree_parse_text(struct cfgtree_ctx *x, const char *text, size_t len, int json, struct cfgtree_node *root);
+int cfgtree_load_file(struct cfgtree_ctx *x, const char *path, int json, struct cfgtree_node *root);
 void cfgtree_node_free(struct cfgtree_node *n);
 
 /* Errors. */
@@ -67,6 +68,8 @@ int cfgtree_get_duration(struct cfgtree_ctx *x, const struct cfgtree_node *n, co
 int cfgtree_get_strlist(struct cfgtree_ctx *x, const struct cfgtree_node *n, const char *key, char ***list,
 			size_t *count);
 int cfgtree_get_file_text(struct cfgtree_ctx *x, const struct cfgtree_node *n, const char *key, char **dst);
+void cfgtree_strs_free(char **s, size_t n);
+void cfgtree_format_duration(int64_t ms, char *buf, size_t len);
 
 /* Helpers for callers dispatching on keys and file names. */
 int cfgtree_in(const char *key, const char *const *list);

@@ -23,6 +23,7 @@ const char config_default_json[] =
 	"  \"rings\": {\"sample_bytes\": 16777216, \"alert_bytes\": 4194304, \"query_bytes\": 4194304,\n"
 	"            \"push_wait\": \"5s\"},\n"
 	"  \"max_body_bytes\": 67108864,\n"
+	"  \"wal_sync\": \"interval\",\n"
 	"  \"self_scrape\": {\"enabled\": true, \"node\": true, \"interval\": \"15s\"},\n"
 	"  \"query\": {\"lookback_delta\": \"5m\", \"timeout\": \"2m\", \"max_samples\": 50000000},\n"
 	"  \"launcher\": {\"hang_timeout\": \"15s\"},\n"
@@ -272,6 +273,13 @@ static int config_apply(struct config *c, cJSON *root, const char *origin, char 
 			}
 		} else if (strcmp(k, "data_dir") == 0) {
 			rc = config_str(o, c->data_dir, sizeof(c->data_dir), k, origin, err, errlen);
+		} else if (strcmp(k, "wal_sync") == 0) {
+			rc = config_str(o, c->wal_sync, sizeof(c->wal_sync), k, origin, err, errlen);
+			if (!rc && strcmp(c->wal_sync, "batch") && strcmp(c->wal_sync, "interval") &&
+			    strcmp(c->wal_sync, "none")) {
+				config_err(err, errlen, origin, "%s", "\"wal_sync\" must be \"batch\", \"interval\" or \"none\"");
+				rc = -EINVAL;
+			}
 		} else if (strcmp(k, "scrape_config_file") == 0) {
 			if (cJSON_IsString(o) && !o->valuestring[0])
 				c->scrape_config_file[0] = '\0';
@@ -485,6 +493,7 @@ char *config_to_json(const struct config *c)
 	cJSON_AddStringToObject(r, "api_listen", c->api_listen);
 	cJSON_AddStringToObject(r, "push_listen", c->push_listen);
 	cJSON_AddStringToObject(r, "scrape_config_file", c->scrape_config_file);
+	cJSON_AddStringToObject(r, "wal_sync", c->wal_sync);
 	cJSON_AddNumberToObject(r, "collectors", c->collectors);
 	cJSON_AddNumberToObject(r, "aggregators", c->aggregators);
 	cJSON_AddNumberToObject(r, "alerters", c->alerters);

@@ -36,6 +36,7 @@ struct config {
 	char api_listen[128];      /* HOST:PORT */
 	char push_listen[128];     /* HOST:PORT */
 	char scrape_config_file[512]; /* Prometheus scrape config (YAML), "" = none */
+	char wal_sync[16];         /* aggregator WAL fsync policy: "batch", "interval", "none" */
 	uint32_t collectors, aggregators, alerters, apiservers;
 	int log_json;
 	uint64_t sample_ring_bytes;

@@ -29,8 +29,7 @@
 
 /* ---- readers ------------------------------------------------------------ */
 
-/* The reading context: the tree context (origin, base directory, where
- * errors go) and the configuration being filled. */
+/* The reading context: the tree's (origin, directory, err) and c. */
 struct scrapeconf_ctx {
 	struct cfgtree_ctx t;
 	struct scrapeconf *c;         /* receives warnings and jobs; NULL while reading file_sd files */
@@ -74,6 +73,8 @@ static int scrapeconf_bad_key(struct scrapeconf_ctx *x, const struct cfgtree_nod
 	return cfgtree_fail(&x->t, k, "unknown key \"%s\" in %s", k->s, where);
 }
 
+/* Appends a warning to x->c: "origin:line:col: msg", or msg alone when at
+ * is NULL. Returns 0 or -ENOMEM (the warnings so far stay c's). */
 static int scrapeconf_warn(struct scrapeconf_ctx *x, const struct cfgtree_node *at, const char *msg)
 {
 	struct scrapeconf *c = x->c;
@@ -81,7 +82,8 @@ static int scrapeconf_warn(struct scrapeconf_ctx *x, const struct cfgtree_node *
 	if (!w)
 		return -ENOMEM;
 	c->warnings = w;
-	if (asprintf(&w[c->nwarnings], "%s:%d:%d: %s", x->t.origin, at->line, at->col, msg) < 0)
+	if ((at ? asprintf(&w[c->nwarnings], "%s:%d:%d: %s", x->t.origin, at->line, at->col, msg)
+		: asprintf(&w[c->nwarnings], "%s", msg)) < 0)
 		return -ENOMEM;
 	c->nwarnings++;
 	return 0;
@@ -92,9 +94,7 @@ static int scrapeconf_warn(struct scrapeconf_ctx *x, const struct cfgtree_node *
 static int scrapeconf_get_rule(struct scrapeconf_ctx *x, const struct cfgtree_node *n, struct relabel_rule *r)
 {
 	int rc = cfgtree_want_map(&x->t, n, "relabel config");
-	if (rc)
-		return rc;
-	for (size_t i = 0; i < n->n && !rc; i++) {
+	for (size_t i = 0; !rc && i < n->n; i++) {
 		const struct cfgtree_node *k = &n->kids[2 * i], *v = &n->kids[2 * i + 1];
 		const char *key = k->s;
 		if (!strcmp(key, "source_labels")) {
@@ -165,16 +165,9 @@ static void scrapeconf_kv_free(struct scrapeconf_kv *kv, size_t n)
 	free(kv);
 }
 
-static void scrapeconf_strs_free(char **s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(s[i]);
-	free(s);
-}
-
 static void scrapeconf_group_clear(struct scrapeconf_group *g)
 {
-	scrapeconf_strs_free(g->targets, g->ntargets);
+	cfgtree_strs_free(g->targets, g->ntargets);
 	scrapeconf_kv_free(g->labels, g->nlabels);
 	free(g->source);
 	memset(g, 0, sizeof(*g));
@@ -198,7 +191,7 @@ static void scrapeconf_job_free(struct scrapeconf_job *j)
 	free(j->auth_type);
 	free(j->auth_cred);
 	scrapeconf_groups_free(j->groups, j->ngroups);
-	scrapeconf_strs_free(j->sd_files, j->nsd_files);
+	cfgtree_strs_free(j->sd_files, j->nsd_files);
 	relabel_config_free(&j->relabel);
 	relabel_config_free(&j->metric_relabel);
 	memset(j, 0, sizeof(*j));
@@ -403,7 +396,7 @@ static int scrapeconf_get_job(struct scrapeconf_ctx *x, const struct cfgtree_nod
 				}
 				if (a)
 					j->params = a;
-				scrapeconf_strs_free(vals, nv);
+				cfgtree_strs_free(vals, nv);
 			}
 		} else if (!strcmp(key, "honor_labels"))
 			rc = cfgtree_get_bool(&x->t, v, key, &j->honor_labels);
@@ -489,24 +482,15 @@ static int scrapeconf_sd_read(const struct scrapeconf_job *j, struct scrapeconf_
 			const char *path = g.gl_pathv[f];
 			struct scrapeconf_ctx x = {.t = {.origin = path, .err = err, .errlen = errlen}};
 			struct cfgtree_node root;
-			char *text = NULL;
-			size_t len = 0;
 			const char *dot = strrchr(path, '.');
-			rc = cfgtree_read_file(path, &text, &len);
-			if (rc) {
-				if (rc != -ENOENT) { /* a file that vanished since glob() has no targets */
-					snprintf(err, errlen, "%s: cannot read: %s", path, strerror(-rc));
-					rc = rc == -ENOMEM ? rc : -EINVAL;
-				} else {
-					rc = 0;
-				}
-				continue;
-			}
-			rc = cfgtree_parse_text(&x.t, text, len, dot && !strcasecmp(dot, ".json"), &root);
+			rc = cfgtree_load_file(&x.t, path, dot && !strcasecmp(dot, ".json"), &root);
 			if (!rc)
 				rc = scrapeconf_get_groups(&x, &root, "file_sd file", path, &gs, &ng);
+			else if (rc == -ENOENT) /* a file that vanished since glob() has no targets */
+				rc = 0;
+			else if (rc != -ENOMEM)
+				rc = -EINVAL;
 			cfgtree_node_free(&root);
-			free(text);
 		}
 		globfree(&g);
 	}
@@ -675,20 +659,16 @@ int scrapeconf_load_yaml(struct scrapeconf *c, const char *path, char *err, size
 {
 	struct scrapeconf_ctx x = {.t = {.origin = path, .err = err, .errlen = errlen}, .c = c};
 	struct cfgtree_node root = {0};
-	char *text = NULL;
-	size_t len = 0;
 	memset(c, 0, sizeof(*c));
 	scrapeconf_defaults(c);
 	const char *slash = strrchr(path, '/');
 	if (slash && !(c->dir = strndup(path, slash == path ? 1 : (size_t)(slash - path))))
 		return -ENOMEM;
 	x.t.dir = c->dir;
-	int rc = cfgtree_read_file(path, &text, &len);
-	if (rc) {
-		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(-rc));
-		goto fail;
-	}
-	if ((rc = cfgtree_parse_text(&x.t, text, len, 0, &root)) || (rc = cfgtree_want_map(&x.t, &root, "top level")))
+	int rc = cfgtree_load_file(&x.t, path, 0, &root);
+	if (rc == -ENOENT) /* cfgtree leaves the message to callers, here it is an error */
+		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(ENOENT));
+	if (rc || (rc = cfgtree_want_map(&x.t, &root, "top level")))
 		goto fail;
 	for (size_t i = 0; i < root.n; i++) /* global first: jobs take their defaults from it */
 		if (!strcmp(root.kids[2 * i].s, "global") && (rc = scrapeconf_get_global(&x, &root.kids[2 * i + 1])))
@@ -716,27 +696,16 @@ int scrapeconf_load_yaml(struct scrapeconf *c, const char *path, char *err, size
 	}
 	char sderr[512];
 	rc = scrapeconf_refresh_sd(c, sderr, sizeof(sderr));
-	if (rc == -EINVAL) {
-		char **w = realloc(c->warnings, (c->nwarnings + 1) * sizeof(*w));
-		if (!w || !(w[c->nwarnings] = strdup(sderr))) {
-			if (w)
-				c->warnings = w;
-			rc = -ENOMEM;
-			goto fail;
-		}
-		c->warnings = w;
-		c->nwarnings++;
-	} else if (rc < 0) {
+	if (rc == -EINVAL)
+		rc = scrapeconf_warn(&x, NULL, sderr);
+	if (rc < 0)
 		goto fail;
-	}
 	cfgtree_node_free(&root);
-	free(text);
 	return 0;
 fail:
 	if (rc == -ENOMEM)
 		snprintf(err, errlen, "%s: out of memory", path);
 	cfgtree_node_free(&root);
-	free(text);
 	scrapeconf_free(c);
 	return rc;
 }
@@ -750,8 +719,6 @@ int scrapeconf_add_json_job(struct scrapeconf *c, const char *json, char *err, s
 {
 	struct scrapeconf_ctx x = {.t = {.origin = "scrape job", .err = err, .errlen = errlen}, .c = c};
 	struct cfgtree_node root = {0};
-	struct scrapeconf_group *gs = NULL;
-	size_t ng = 0;
 	scrapeconf_defaults(c);
 	int rc = cfgtree_parse_text(&x.t, json, strlen(json), 1, &root);
 	if (!rc && root.kind != CFGTREE_MAP)
@@ -761,23 +728,14 @@ int scrapeconf_add_json_job(struct scrapeconf *c, const char *json, char *err, s
 	cfgtree_node_free(&root);
 	if (rc)
 		return rc;
-	struct scrapeconf_job *j = &c->jobs[c->njobs - 1];
-	rc = scrapeconf_sd_read(j, &gs, &ng, err, errlen);
-	struct scrapeconf_group *a = rc || !ng ? NULL : realloc(j->groups, (j->ngroups + ng) * sizeof(*a));
-	if (!rc && ng && !a)
-		rc = -ENOMEM;
-	if (rc) {
-		scrapeconf_groups_free(gs, ng);
-		scrapeconf_job_free(j);
+	/* Its file_sd groups (none yet): refresh a view holding only this job. */
+	struct scrapeconf one = {.jobs = &c->jobs[c->njobs - 1], .njobs = 1};
+	rc = scrapeconf_refresh_sd(&one, err, errlen);
+	if (rc < 0) {
+		scrapeconf_job_free(one.jobs);
 		c->njobs--;
 		return rc;
 	}
-	if (ng) {
-		memcpy(&a[j->ngroups], gs, ng * sizeof(*a));
-		j->groups = a;
-		j->ngroups += ng;
-	}
-	free(gs);
 	return 0;
 }
 
@@ -790,38 +748,12 @@ void scrapeconf_free(struct scrapeconf *c)
 	for (size_t i = 0; i < c->njobs; i++)
 		scrapeconf_job_free(&c->jobs[i]);
 	free(c->jobs);
-	scrapeconf_strs_free(c->warnings, c->nwarnings);
+	cfgtree_strs_free(c->warnings, c->nwarnings);
 	free(c->dir);
 	memset(c, 0, sizeof(*c));
 }
 
 /* ---- targets ------------------------------------------------------------ */
-
-/* Formats ms as Prometheus' model.Duration.String() does ("1m30s", "1d"). */
-static void scrapeconf_format_duration(int64_t ms, char *buf, size_t len)
-{
-	static const struct {
-		const char *unit;
-		int64_t mult;
-		int exact;
-	} u[] = {{"y", 31536000000LL, 1}, {"w", 604800000LL, 1}, {"d", 86400000LL, 0}, {"h", 3600000LL, 0},
-		 {"m", 60000LL, 0},        {"s", 1000LL, 0},        {"ms", 1LL, 0}};
-	size_t o = 0;
-	buf[0] = '\0';
-	if (ms == 0) {
-		snprintf(buf, len, "0s");
-		return;
-	}
-	for (size_t i = 0; i < sizeof(u) / sizeof(u[0]); i++) {
-		if (u[i].exact && ms % u[i].mult)
-			continue;
-		int64_t v = ms / u[i].mult;
-		if (v > 0 && o < len) {
-			o += (size_t)snprintf(buf + o, len - o, "%lld%s", (long long)v, u[i].unit);
-			ms -= v * u[i].mult;
-		}
-	}
-}
 
 /* Appends s to b percent-encoded; `query` = Go's QueryEscape (space is
  * '+'), otherwise the path escaping of url.URL.EscapedPath. */
@@ -837,12 +769,6 @@ static void scrapeconf_escape(FILE *b, const char *s, int query)
 		else
 			fprintf(b, "%%%02X", ch);
 	}
-}
-
-static int scrapeconf_kv_cmp(const void *a, const void *b)
-{
-	const struct scrapeconf_kv *x = a, *y = b;
-	return strcmp(x->name, y->name);
 }
 
 /* Builds t->url, host, port and path_query from the relabeled set lb
@@ -877,7 +803,7 @@ static int scrapeconf_target_url(const struct scrapeconf_job *j, const struct re
 	for (size_t i = 1; i < nq; i++) { /* stable insertion sort: a name's values keep their order */
 		struct scrapeconf_kv e = q[i];
 		size_t k = i;
-		for (; k > 0 && scrapeconf_kv_cmp(&q[k - 1], &e) > 0; k--)
+		for (; k > 0 && strcmp(q[k - 1].name, e.name) > 0; k--)
 			q[k] = q[k - 1];
 		q[k] = e;
 	}
@@ -946,8 +872,8 @@ static int scrapeconf_target_make(const struct scrapeconf_job *j, const struct s
 	int rc;
 	memset(t, 0, sizeof(*t));
 	t->job = j;
-	scrapeconf_format_duration(j->interval_ms, iv, sizeof(iv));
-	scrapeconf_format_duration(j->timeout_ms, to, sizeof(to));
+	cfgtree_format_duration(j->interval_ms, iv, sizeof(iv));
+	cfgtree_format_duration(j->timeout_ms, to, sizeof(to));
 	if ((rc = scrapeconf_setl(&t->discovered, "__address__", addr)))
 		goto out;
 	for (size_t i = 0; i < g->nlabels; i++)

@@ -118,9 +118,15 @@ def query_points(port, q, t):
     data = r.read()
     c.close()
     if r.status != 200:
+        if not query_points.complained:
+            print("query %s answered %d: %s" % (q, r.status, data[:300]))
+            query_points.complained = True
         return -1, -1
     res = json.loads(data)["data"]["result"]
     return len(res), sum(len(x.get("values", [])) for x in res)
+
+
+query_points.complained = False
 
 
 def wait_visible(port, last_ts_ms, deadline_s=120):

@@ -106,6 +106,64 @@ def test_hang():
         m.cleanup()
 
 
+def test_aggregator_crash():
+    """SIGKILL the aggregators mid-push: the WAL and the ring replay make
+    every acknowledged sample come back exactly once."""
+    m = Mcs(collectors=1, aggregators=2, config={"self_scrape": {"enabled": False, "node": False}})
+    try:
+        m.start()
+        import threading
+        acked = []
+        done = threading.Event()
+
+        def pusher():
+            for b in range(60):
+                body = "".join('crash_metric{s="%d"} %d %d\n' % (s, b, 1700000000000 + b * 1000)
+                               for s in range(500)).encode()
+                for _ in range(300):
+                    try:
+                        st, _, _ = m.push.request("POST", "/api/v1/import/prometheus", body=body)
+                    except OSError:
+                        st = 0
+                    if st == 204:
+                        acked.append(b)
+                        break
+                    time.sleep(0.05)
+                time.sleep(0.05)
+            done.set()
+
+        t = threading.Thread(target=pusher)
+        t.start()
+        kills = 0
+        while not done.is_set() and kills < 4:
+            time.sleep(0.6)
+            for j in (0, 1):
+                pids = m.stage_pids("aggregator", j)
+                if pids and not done.is_set():
+                    os.kill(pids[0], signal.SIGKILL)
+                    kills += 1
+        t.join()
+        check(kills >= 2, "aggregators SIGKILLed %d times during the push" % kills)
+        want = len(acked) * 500
+        deadline = time.time() + 20
+        got = -1
+        while time.time() < deadline:
+            try:
+                st, js = m.api.get_json("/api/v1/query", {"query": "crash_metric[1y]", "time": "1700000100"})
+            except OSError:
+                st = 0
+            if st == 200:
+                res = js["data"]["result"]
+                got = sum(len(r["values"]) for r in res)
+                if got == want:
+                    break
+            time.sleep(0.3)
+        check(len(acked) == 60, "every push acknowledged in the end (%d)" % len(acked))
+        check(got == want, "every acknowledged sample stored exactly once after the crashes (%d of %d)" % (got, want))
+    finally:
+        m.cleanup()
+
+
 def test_only():
     m = Mcs(config={"self_scrape": {"enabled": False, "node": False}})
     try:
@@ -135,6 +193,6 @@ def test_only():
 
 
 if __name__ == "__main__":
-    for t in (test_idle, test_backpressure, test_hang, test_only):
+    for t in (test_idle, test_backpressure, test_hang, test_aggregator_crash, test_only):
         log("== " + t.__name__)
         t()
