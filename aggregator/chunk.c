@@ -14,7 +14,8 @@
  *   per sample: timestamp code (none for sample 0), value code;
  *   zero padding to the byte.
  * Integer stream header: pred (2), vint zigzag(x0), vint zigzag(bias),
- *   [grid only: vint zigzag(grid origin - x0)], mul flag (1) [vint mul],
+ *   [grid only: vint zigzag(grid origin - x0), vint re-anchor threshold],
+ *   mul flag (1) [vint mul],
  *   buckets-1 (2), width (7) per bucket.
  * Residual code: bucket rank r in unary (r ones then a zero; the last rank
  *   drops the zero), then zigzag(residual / mul) in that bucket's width.
@@ -176,23 +177,32 @@ static int chunk_get_vint(struct chunk_iter *it, uint64_t *out)
 struct chunk_plan {
 	uint64_t x0, bias, mul;
 	uint64_t off;           /* CHUNK_PRED_GRID: grid origin minus x0 */
+	uint64_t thr;           /* CHUNK_PRED_GRID: |r| >= thr re-anchors; 0 never */
 	uint64_t cost;          /* bits: header plus every residual code */
 	uint8_t pred, nw;
 	uint8_t w[4];           /* widths by prefix rank */
 	uint8_t rank[65];       /* zigzag bit length -> prefix rank */
 };
 
-/* Residuals r[0..m-2] of x[1..m-1] under a predictor (modular). */
-static void chunk_resid(uint8_t pred, uint64_t bias, uint64_t off, const uint64_t *x, uint32_t m,
-			uint64_t *r)
+static inline uint64_t chunk_abs(uint64_t r)
 {
-	uint64_t g = x[0] + off, d = bias;
-	if (pred == CHUNK_PRED_GRID) {
+	return (r >> 63) ? 0 - r : r;
+}
+
+/* Residuals r[0..m-2] of x[1..m-1] under p's predictor (modular). On the
+ * grid, a residual of at least thr moves the grid to the value: jitter
+ * stays local, a missed scrape shifts the grid once. */
+static void chunk_resid(const struct chunk_plan *p, const uint64_t *x, uint32_t m, uint64_t *r)
+{
+	uint64_t g = x[0] + p->off, d = p->bias, bias = p->bias;
+	if (p->pred == CHUNK_PRED_GRID) {
 		for (uint32_t i = 1; i < m; i++) {
 			g += bias;
 			r[i - 1] = x[i] - g;
+			if (p->thr && chunk_abs(r[i - 1]) >= p->thr)
+				g = x[i];
 		}
-	} else if (pred == CHUNK_PRED_DELTA) {
+	} else if (p->pred == CHUNK_PRED_DELTA) {
 		for (uint32_t i = 1; i < m; i++)
 			r[i - 1] = x[i] - x[i - 1] - bias;
 	} else {
@@ -337,28 +347,33 @@ static void chunk_plan_int(const uint64_t *x, uint32_t m, uint64_t *r, uint64_t 
 		med = chunk_median((int64_t *)tmp, m - 1);
 	}
 	best->cost = UINT64_MAX;
-	for (uint8_t pred = 0; pred <= CHUNK_PRED_DOD; pred++) {
+	/* Candidates: grid, grid re-anchored at half a step, delta, dod. */
+	for (unsigned cand = 0; cand < 4; cand++) {
 		struct chunk_plan p;
 		uint32_t h[65] = {0};
-		p.pred = pred;
+		p.pred = cand < 2 ? CHUNK_PRED_GRID : cand == 2 ? CHUNK_PRED_DELTA : CHUNK_PRED_DOD;
 		p.x0 = x[0];
-		p.bias = m < 2 ? 0 : pred == CHUNK_PRED_DOD ? x[1] - x[0] : (uint64_t)med;
-		p.off = 0;
-		if (pred == CHUNK_PRED_GRID && m >= 2) {
+		p.bias = m < 2 ? 0 : p.pred == CHUNK_PRED_DOD ? x[1] - x[0] : (uint64_t)med;
+		p.off = p.thr = 0;
+		if (cand == 1 && chunk_abs(p.bias) < 2)
+			continue;
+		if (p.pred == CHUNK_PRED_GRID && m >= 2) {
 			/* The first point may itself be off the grid (jitter). */
-			chunk_resid(pred, p.bias, 0, x, m, r);
+			chunk_resid(&p, x, m, r);
 			memcpy(tmp, r, (m - 1) * sizeof(*r));
 			p.off = (uint64_t)chunk_median((int64_t *)tmp, m - 1);
+			p.thr = cand == 1 ? chunk_abs(p.bias) / 2 : 0;
 		}
-		chunk_resid(pred, p.bias, p.off, x, m, r);
+		chunk_resid(&p, x, m, r);
 		uint64_t g = 0;
 		for (uint32_t i = 0; i + 1 < m && g != 1; i++)
-			g = chunk_gcd(g, (r[i] >> 63) ? 0 - r[i] : r[i]);
+			g = chunk_gcd(g, chunk_abs(r[i]));
 		p.mul = g < 2 || g > (UINT64_C(1) << 62) ? 1 : g;
 		for (uint32_t i = 0; i + 1 < m; i++)
 			h[chunk_bitlen(chunk_zz(chunk_quot(r[i], p.mul)))]++;
 		p.cost = 2 + chunk_vint_cost(chunk_zz(p.x0)) + chunk_vint_cost(chunk_zz(p.bias)) + 1 +
-			 (pred == CHUNK_PRED_GRID ? chunk_vint_cost(chunk_zz(p.off)) : 0) +
+			 (p.pred == CHUNK_PRED_GRID ?
+				  chunk_vint_cost(chunk_zz(p.off)) + chunk_vint_cost(p.thr) : 0) +
 			 (p.mul > 1 ? chunk_vint_cost(p.mul) : 0) + chunk_table(h, &p);
 		if (p.cost < best->cost)
 			*best = p;
@@ -386,8 +401,10 @@ static void chunk_put_plan(struct chunk_bw *w, const struct chunk_plan *p)
 	chunk_put(w, p->pred, 2);
 	chunk_put_vint(w, chunk_zz(p->x0));
 	chunk_put_vint(w, chunk_zz(p->bias));
-	if (p->pred == CHUNK_PRED_GRID)
+	if (p->pred == CHUNK_PRED_GRID) {
 		chunk_put_vint(w, chunk_zz(p->off));
+		chunk_put_vint(w, p->thr);
+	}
 	chunk_put(w, p->mul > 1, 1);
 	if (p->mul > 1)
 		chunk_put_vint(w, p->mul);
@@ -413,6 +430,8 @@ static int chunk_get_plan(struct chunk_iter *it, struct chunk_istream *s)
 		if (chunk_get_vint(it, &v))
 			return -EPROTO;
 		s->g += chunk_unzz(v);
+		if (chunk_get_vint(it, &s->thr))
+			return -EPROTO;
 	}
 	s->mul = 1;
 	if (chunk_get(it, 1, &v))
@@ -448,6 +467,8 @@ static int chunk_get_int(struct chunk_iter *it, struct chunk_istream *s)
 	if (s->pred == CHUNK_PRED_GRID) {
 		s->g += s->bias;
 		s->x = s->g + r;
+		if (s->thr && chunk_abs(r) >= s->thr)
+			s->g = s->x;
 	} else if (s->pred == CHUNK_PRED_DELTA) {
 		s->x += s->bias + r;
 	} else {
@@ -709,7 +730,7 @@ int chunk_encode(struct chunk *out, const int64_t *ts, const double *v, uint32_t
 		for (uint32_t i = 0; i < n; i++)
 			xt[i] = (uint64_t)ts[i];
 		chunk_plan_int(xt, n, rt, tmp, &tp);
-		chunk_resid(tp.pred, tp.bias, tp.off, xt, n, rt);
+		chunk_resid(&tp, xt, n, rt);
 
 		uint64_t first, cur;
 		int same = 1;
@@ -748,7 +769,7 @@ int chunk_encode(struct chunk *out, const int64_t *ts, const double *v, uint32_t
 		if (vmode == CHUNK_VMODE_DEC) {
 			uint32_t cnt;
 			nexc = chunk_dec_split(v, ks, n, scale, xv, &cnt, exc);
-			chunk_resid(vp.pred, vp.bias, vp.off, xv, cnt, rv);
+			chunk_resid(&vp, xv, cnt, rv);
 		}
 	}
 

@@ -51,7 +51,7 @@ enum chunk_vmode {
 };
 
 enum chunk_pred {
-	CHUNK_PRED_GRID = 0,   /* x[i] = x[0] + off + i*bias + r */
+	CHUNK_PRED_GRID = 0,   /* g += bias; x[i] = g + r; |r| >= thr: g = x[i] */
 	CHUNK_PRED_DELTA = 1,  /* x[i] = x[i-1] + bias + r */
 	CHUNK_PRED_DOD = 2,    /* d = d + r; x[i] = x[i-1] + d; d starts at bias */
 };
@@ -64,6 +64,7 @@ struct chunk_istream {
 	uint64_t d;            /* last delta (CHUNK_PRED_DOD) */
 	uint64_t bias;         /* predictor constant */
 	uint64_t mul;          /* residuals are multiples of mul (>= 1) */
+	uint64_t thr;          /* grid: a residual this large moves the grid */
 	uint8_t pred;          /* enum chunk_pred */
 	uint8_t nw;            /* buckets in the prefix code, 1..4 */
 	uint8_t w[4];          /* bucket widths in bits, by prefix rank */

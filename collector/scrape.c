@@ -354,6 +354,20 @@ static int scrape_cmp_hash(const void *a, const void *b)
 
 /* ---- configuration ---- */
 
+/* The shortest file_sd refresh interval of any job, 0 when none uses
+ * file_sd (Prometheus' default refresh is 5 minutes). */
+static int64_t scrape_sd_interval(const struct scrapeconf *c)
+{
+	int64_t sd = 0;
+	for (size_t q = 0; q < c->njobs; q++)
+		if (c->jobs[q].nsd_files) {
+			int64_t r = c->jobs[q].sd_refresh_ms > 0 ? c->jobs[q].sd_refresh_ms : 300000;
+			if (!sd || r < sd)
+				sd = r;
+		}
+	return sd;
+}
+
 /* Brings the running targets in line with configuration c (which becomes
  * s->conf, or is s->conf already when same == 1). Returns 0 or -ENOMEM
  * (the old set stays and c is freed unless same). */
@@ -417,14 +431,7 @@ static int scrape_apply(struct scrape *s, struct scrapeconf *c, int same)
 		s->conf = *c;
 		s->have_conf = 1;
 	}
-	/* file_sd refresh: the shortest refresh interval of any job. */
-	int64_t sd = 0;
-	for (size_t q = 0; q < s->conf.njobs; q++)
-		if (s->conf.jobs[q].nsd_files) {
-			int64_t r = s->conf.jobs[q].sd_refresh_ms > 0 ? s->conf.jobs[q].sd_refresh_ms : 300000;
-			if (!sd || r < sd)
-				sd = r;
-		}
+	int64_t sd = scrape_sd_interval(&s->conf);
 	s->next_sd_ms = sd ? segment_now_real_ms() + sd : 0;
 	log_info("scrape: %zu target(s) on this collector (%zu added, %zu removed, %ld in all)", s->n, added,
 		 removed, cnt);
@@ -486,19 +493,9 @@ static void scrape_on_poll(evutil_socket_t fd, short what, void *arg)
 		if (rc < 0)
 			log_warn("file_sd: %s (keeping the previous targets)", err);
 		if (rc == 1)
-			scrape_apply(s, &s->conf, 1);
+			scrape_apply(s, &s->conf, 1); /* sets the next refresh */
 		else
-			s->next_sd_ms = segment_now_real_ms() + 30000;
-		if (rc < 0 || rc == 0) {
-			int64_t sd = 0;
-			for (size_t q = 0; q < s->conf.njobs; q++)
-				if (s->conf.jobs[q].nsd_files) {
-					int64_t r = s->conf.jobs[q].sd_refresh_ms > 0 ? s->conf.jobs[q].sd_refresh_ms : 300000;
-					if (!sd || r < sd)
-						sd = r;
-				}
-			s->next_sd_ms = segment_now_real_ms() + (sd ? sd : 300000);
-		}
+			s->next_sd_ms = segment_now_real_ms() + scrape_sd_interval(&s->conf);
 	}
 }
 

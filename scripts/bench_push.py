@@ -151,14 +151,17 @@ def verify_all(name, port, last_ts_ms):
     return ok
 
 
-def run_one(name, port, path, headers, bodies, last_ts_ms):
+def run_one(name, push_port, query_port, path, headers, bodies, last_ts_ms):
     t0 = time.time()
-    errs, codes = push_all(port, path, headers, bodies)
-    ok = wait_visible(port, last_ts_ms)
+    errs, codes = push_all(push_port, path, headers, bodies)
+    t_acked = time.time() - t0
+    ok = wait_visible(query_port, last_ts_ms)
     dt = time.time() - t0
+    print("%s: all acknowledged after %.2fs, last block queryable after %.2fs (responses %s)"
+          % (name, t_acked, dt, codes))
     if errs or not ok:
         print("%s: push errors %s visible %s codes %s" % (name, errs[:5], ok, codes))
-    verify_all(name, port, last_ts_ms)
+    verify_all(name, query_port, last_ts_ms)
     return dt
 
 
@@ -167,7 +170,7 @@ def bench_mcs(name, path, headers, bodies, last_ts_ms, collectors):
             config={"self_scrape": {"enabled": False, "node": False}, "rings": {"sample_bytes": 67108864}})
     try:
         m.start()
-        return run_one("mcs(%d) %s" % (collectors, name), m.push_port, path, headers, bodies, last_ts_ms)
+        return run_one("mcs(%d) %s" % (collectors, name), m.push_port, m.api_port, path, headers, bodies, last_ts_ms)
     finally:
         m.cleanup()
 
@@ -190,7 +193,7 @@ def bench_vm(name, path, headers, bodies, last_ts_ms):
                     break
             except OSError:
                 time.sleep(0.05)
-        return run_one("victoria-metrics %s" % name, port, path, headers, bodies, last_ts_ms)
+        return run_one("victoria-metrics %s" % name, port, port, path, headers, bodies, last_ts_ms)
     finally:
         p.send_signal(signal.SIGTERM)
         try:

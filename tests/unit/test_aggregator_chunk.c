@@ -722,7 +722,9 @@ static void test_failed_allocations_are_clean_errors_at_every_step(void **state)
 		for (i = 0; i < 300 && rc == 0; i++) {
 			uint8_t before[8192];
 			size_t l0;
-			memcpy(before, chunk_bytes(&c, &l0), l0);
+			const uint8_t *b0 = chunk_bytes(&c, &l0);
+			assert_true(l0 <= sizeof(before));
+			memcpy(before, b0, l0);
 			rc = chunk_append(&c, ts[i], v[i]);
 			if (rc) {
 				size_t l1;

@@ -40,7 +40,7 @@ static void srv_write_all(int fd, const void *p, size_t n)
 {
 	const char *c = p;
 	while (n) {
-		ssize_t w = write(fd, c, n);
+		ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
 		if (w <= 0)
 			return;
 		c += w;
