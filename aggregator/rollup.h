@@ -112,7 +112,7 @@ int rollup_decode(const uint8_t *buf, size_t len, struct rollup_series *out);
 
 int rollup_eval(const struct rollup_series *rs, enum rollup_fn fn, int64_t t, int64_t range_ms,
 		double *out, struct rollup_span *span);
-int rollup_last_at_steps(const struct rollup_series *rs, int64_t start, int64_t end, int64_t step,
-			 int64_t lookback_ms, double *vals, uint8_t *present, size_t nsteps);
+int rollup_last_at_steps(const struct rollup_series *rs, int64_t start, int64_t step, size_t nsteps,
+			 int64_t lookback_ms, double *vals, uint8_t *present, size_t *inexact);
 
 #endif

@@ -116,9 +116,12 @@ static struct chunk_info round_trip(const int64_t *ts, const double *v, uint32_t
 	assert_int_equal(open.n, n);
 	b = chunk_bytes(&open, &len);
 	expect_decode(b, len, ts, v, n);
+	size_t open_len = len;
 	assert_int_equal(chunk_recode(&open, &packed), 0);
 	b = chunk_bytes(&packed, &len);
 	expect_decode(b, len, ts, v, n);
+	/* Recoding may only add header bytes, never per-sample bits. */
+	assert_true(len <= open_len + 12);
 	assert_int_equal(chunk_encode(&direct, ts, v, n), 0);
 	b2 = chunk_bytes(&direct, &len2);
 	assert_int_equal(len, len2);

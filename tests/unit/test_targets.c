@@ -102,6 +102,8 @@ static void *reader_thread(void *arg)
 			reads++;
 			/* The writer always stores the same digit everywhere. */
 			char c = e->url[0];
+			if (c == '\0')
+				continue; /* allocated, not written yet */
 			for (size_t i = 0; i < 100; i++)
 				if (e->url[i] != c || e->last_error[i] != c)
 					bad++;
