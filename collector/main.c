@@ -53,6 +53,12 @@ static void collector_on_tick(evutil_socket_t fd, short what, void *arg)
 		event_base_loopbreak(c->base);
 }
 
+/* The sources API's scrape jobs, handed to the scraper. */
+static void collector_on_scrape_sources(void *arg, const char *const *jobs, size_t n)
+{
+	scrape_set_sources(arg, jobs, n);
+}
+
 static void collector_on_scrape(evutil_socket_t fd, short what, void *arg)
 {
 	struct collector *c = arg;
@@ -114,6 +120,7 @@ int main(int argc, char **argv)
 	    sourceswatch_add_ingest(&c.sources, SOURCES_EP_INFLUX, &c.influx.in) != 0 ||
 	    sourceswatch_add_ingest(&c.sources, SOURCES_EP_REMOTE_WRITE, &c.rwrite.in) != 0 ||
 	    sourceswatch_add_ingest(&c.sources, SOURCES_EP_OTLP, &c.otlp.in) != 0 ||
+	    sourceswatch_on_scrape(&c.sources, collector_on_scrape_sources, &c.scrape) != 0 ||
 	    sourceswatch_start(&c.sources, c.base) != 0) {
 		log_error("sourceswatch_init/start failed (data_dir %s)", c.st.cfg.data_dir);
 		return 1;

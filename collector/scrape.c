@@ -443,23 +443,58 @@ int scrape_reload(struct scrape *s)
 	const char *path = s->st->cfg.scrape_config_file;
 	struct scrapeconf c;
 	char err[512];
-	if (!path[0])
+	if (!path[0] && !s->nsrc_jobs && !s->n)
 		return 0;
 	s->reloads++;
 	memset(&c, 0, sizeof(c));
-	struct stat st;
-	if (stat(path, &st) == 0)
-		s->file_st = st;
-	int rc = scrapeconf_load_yaml(&c, path, err, sizeof(err));
-	if (rc != 0) {
-		s->reload_errors++;
-		log_error("scrape config %s: %s (keeping the previous configuration)", path, err);
-		scrapeconf_free(&c);
-		return rc;
+	if (path[0]) {
+		struct stat st;
+		if (stat(path, &st) == 0)
+			s->file_st = st;
+		int rc = scrapeconf_load_yaml(&c, path, err, sizeof(err));
+		if (rc != 0) {
+			s->reload_errors++;
+			log_error("scrape config %s: %s (keeping the previous configuration)", path, err);
+			scrapeconf_free(&c);
+			return rc;
+		}
+	}
+	/* Jobs of the sources API, with the file's globals as defaults. */
+	for (size_t i = 0; i < s->nsrc_jobs; i++) {
+		int rc = scrapeconf_add_json_job(&c, s->src_jobs[i], err, sizeof(err));
+		if (rc == -ENOMEM) {
+			scrapeconf_free(&c);
+			return rc;
+		}
+		if (rc != 0)
+			log_warn("scrape source job left out: %s", err);
 	}
 	/* The job pointers of running targets move to c's jobs inside
 	 * scrape_apply before the old configuration is freed. */
 	return scrape_apply(s, &c, 0);
+}
+
+int scrape_set_sources(struct scrape *s, const char *const *jobs, size_t n)
+{
+	char **copy = calloc(n ? n : 1, sizeof(*copy));
+	if (!copy)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		copy[i] = strdup(jobs[i]);
+		if (!copy[i]) {
+			while (i--)
+				free(copy[i]);
+			free(copy);
+			return -ENOMEM;
+		}
+	}
+	for (size_t i = 0; i < s->nsrc_jobs; i++)
+		free(s->src_jobs[i]);
+	free(s->src_jobs);
+	s->src_jobs = copy;
+	s->nsrc_jobs = n;
+	log_info("scrape: %zu job(s) from the sources API", n);
+	return scrape_reload(s);
 }
 
 static void scrape_on_hup(evutil_socket_t fd, short what, void *arg)
@@ -514,8 +549,7 @@ int scrape_init(struct scrape *s, struct stage *st, struct router *router, struc
 		goto fail;
 	}
 	s->table_ok = 1;
-	if (!st->cfg.scrape_config_file[0])
-		return 0; /* nothing to scrape; the empty table says so */
+	/* Set up even without a file: the sources API may add jobs later. */
 	rc = httpc_init(&s->http, 4096, base);
 	if (rc != 0)
 		goto fail;
@@ -561,6 +595,11 @@ void scrape_fini(struct scrape *s)
 	if (s->have_conf)
 		scrapeconf_free(&s->conf);
 	s->have_conf = 0;
+	for (size_t i = 0; i < s->nsrc_jobs; i++)
+		free(s->src_jobs[i]);
+	free(s->src_jobs);
+	s->src_jobs = NULL;
+	s->nsrc_jobs = 0;
 	if (s->table_ok)
 		targets_close(&s->table);
 	s->table_ok = 0;

@@ -70,6 +70,8 @@ struct scrape {
 	struct stat file_st;          /* of the config file at the last load */
 	int64_t next_sd_ms;           /* next file_sd refresh, 0 = none */
 	uint32_t index, ncollectors;
+	char **src_jobs;              /* scrape jobs from /metrics/sources (JSON), owned */
+	size_t nsrc_jobs;
 	/* counters (this process) */
 	uint64_t scrapes, failures, samples, dropped_samples, reloads, reload_errors;
 };
@@ -81,9 +83,16 @@ struct scrape {
  * could not be set up. The caller owns *s; scrape_fini tears it down. */
 int scrape_init(struct scrape *s, struct stage *st, struct router *router, struct event_base *base);
 
-/* Reloads the configuration file and applies the difference. Returns 0,
- * or -errno when the new file is bad (the old configuration stays). */
+/* Reloads the configuration file, adds the jobs of the sources API, and
+ * applies the difference. Returns 0, or -errno when the new file is bad
+ * (the old configuration stays). A bad source job is logged and left out;
+ * a source job whose job_name a file job already has loses to the file. */
 int scrape_reload(struct scrape *s);
+
+/* Replaces the scrape jobs that come from the sources API (JSON objects in
+ * the Prometheus scrape-job shape; copied) and reloads. Returns as
+ * scrape_reload, or -ENOMEM. */
+int scrape_set_sources(struct scrape *s, const char *const *jobs, size_t n);
 
 /* Stops every scrape (marking the targets' series stale) and frees. */
 void scrape_fini(struct scrape *s);

@@ -204,6 +204,56 @@ def restart(m):
           "the first pushes after the restart get the labels (%s)" % got[:2])
 
 
+def scrape_source(m):
+    """A scrape source added through the API is scraped without a restart;
+    deleting it stops the scrapes and marks its series stale."""
+    import http.server
+    import threading
+
+    class Target(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b"# TYPE src_scraped gauge\nsrc_scraped{kind=\"x\"} 42\n"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Target)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        job = {"job_name": "srcjob", "scrape_interval": "1s",
+               "static_configs": [{"targets": ["127.0.0.1:%d" % srv.server_address[1]]}]}
+        st, _, js = req(m, "POST", "/metrics/sources", {"id": "scr1", "type": "scrape", "job": job})
+        check(st == 201, "POST a scrape source (%d %s)" % (st, js))
+        deadline = time.time() + 15
+        vals = []
+        while time.time() < deadline:
+            st, js = m.api.get_json("/api/v1/query", {"query": 'src_scraped{job="srcjob"}'})
+            vals = js["data"]["result"] if st == 200 else []
+            if vals:
+                break
+            time.sleep(0.3)
+        check(vals and vals[0]["value"][1] == "42" and vals[0]["metric"].get("kind") == "x",
+              "the source's target is scraped without a restart (%s)" % vals)
+        st, js = m.api.get_json("/api/v1/query", {"query": 'up{job="srcjob"}'})
+        check(js["data"]["result"] and js["data"]["result"][0]["value"][1] == "1", "up is 1 for the source's target")
+        st, _, _ = req(m, "DELETE", "/metrics/sources/scr1")
+        check(st == 204, "DELETE the scrape source")
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            st, js = m.api.get_json("/api/v1/query", {"query": 'up{job="srcjob"}'})
+            if st == 200 and not js["data"]["result"]:
+                break
+            time.sleep(0.3)
+        check(not js["data"]["result"], "after DELETE its series go stale")
+    finally:
+        srv.shutdown()
+
+
 def main():
     m = Mcs(collectors=2, aggregators=1, alerters=1, apiservers=2)
     try:
@@ -212,6 +262,7 @@ def main():
         pid = crud(m)
         bad_input(m)
         labels_apply(m, pid)
+        scrape_source(m)
         restart(m)
         log("PASS")
     finally:
