@@ -17,9 +17,11 @@
  *   0   u64 magic "mcs-blki"      8  u32 version (1)   12 u32 nsect (4)
  *   16  i64 min_t   24 i64 max_t  (ms, inclusive, of the samples)
  *   32  u64 samples 40 u32 series 44 u32 chunks
- *   48  nsect x {u64 offset, u64 length, u64 xxh3 of the section bytes}
+ *   48  nsect x {u64 offset, u32 stored length, u32 raw length (0: the
+ *       section is stored plain; else it is one zstd frame of that many
+ *       bytes, used when it saves a tenth), u64 xxh3 of the stored bytes}
  *   144 u64 xxh3 of bytes [0, 144)
- *   sections, in order:
+ *   sections, in order (contents after decompression):
  *   SYMBOLS   u32 n; n x {uv len, bytes}: every label name and value once,
  *             sorted bytewise (a shorter prefix first). A symbol ref is the
  *             index, so comparing refs compares strings.

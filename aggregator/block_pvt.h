@@ -20,6 +20,7 @@
 #define BLOCK_FRAME_HDR_LEN 16u
 #define BLOCK_FRAMES_HDR_LEN 24u              /* FRAMES: n, dict len/off/hash */
 #define BLOCK_FRAME_ENT_LEN 24u
+#define BLOCK_IDX_ZSTD_LEVEL 9                /* index sections: small, read whole */
 
 enum block_sect { BLOCK_S_SYMBOLS = 0, BLOCK_S_SERIES, BLOCK_S_POSTINGS, BLOCK_S_FRAMES };
 
@@ -242,8 +243,7 @@ static inline int block_cmp_bytes(const uint8_t *a, size_t al, const uint8_t *b,
 /* blockidx.c */
 int block_idx_build(struct block_writer *w, struct block_buf *out);
 int block_idx_parse(struct block *b, unsigned flags);
-int block_idx_key(struct block *b, uint32_t ord, size_t *len);
-int block_idx_crefs(struct block *b, uint32_t ord, size_t *n);
+int block_idx_load(struct block *b, uint32_t ord, size_t *key_len, uint64_t *id, size_t *nchunks);
 int block_fail(struct block *b, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

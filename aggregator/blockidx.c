@@ -14,6 +14,7 @@
  */
 #include <stdarg.h>
 #include <xxhash.h>
+#include <zstd.h>
 
 #include "aggregator/block_pvt.h"
 #include "common/records.h"
@@ -57,6 +58,68 @@ static uint32_t blockidx_sym_ref(const struct blockidx_str *syms, size_t nsyms, 
 			hi = mid;
 	}
 	return (uint32_t)lo;
+}
+
+/* Replaces the plain index in out (header placeholder, then the sections
+ * at soff/slen) by the file: each section zstd-compressed when that saves
+ * a tenth, then the header. Returns 0, -ENOMEM, -E2BIG (over 4 GiB). */
+static int blockidx_pack(const struct block_writer *w, struct block_buf *out, const uint64_t *soff,
+			 const uint64_t *slen)
+{
+	struct block_buf f = {0};
+	uint8_t *z = NULL;
+	int rc = -E2BIG;
+
+	if (out->len > UINT32_MAX)
+		goto out;
+	uint8_t hdr[BLOCK_HDR_LEN] = {0};
+	uint64_t magic = BLOCK_IDX_MAGIC, samples = w->samples;
+	uint32_t ver = BLOCK_VERSION, nsect = BLOCK_NSECT, ns = (uint32_t)w->nseries, nc = (uint32_t)w->nchunks;
+	memcpy(hdr, &magic, 8);
+	memcpy(hdr + 8, &ver, 4);
+	memcpy(hdr + 12, &nsect, 4);
+	memcpy(hdr + 16, &w->min_t, 8);
+	memcpy(hdr + 24, &w->max_t, 8);
+	memcpy(hdr + 32, &samples, 8);
+	memcpy(hdr + 40, &ns, 4);
+	memcpy(hdr + 44, &nc, 4);
+	block_buf_put(&f, hdr, sizeof(hdr));
+	rc = -ENOMEM;
+	z = malloc(ZSTD_compressBound(out->len));
+	if (!z)
+		goto out;
+	for (unsigned s = 0; s < BLOCK_NSECT; s++) {
+		const uint8_t *src = out->p + soff[s];
+		size_t zl = ZSTD_compress(z, ZSTD_compressBound(out->len), src, slen[s], BLOCK_IDX_ZSTD_LEVEL);
+		uint32_t raw = 0, stored = (uint32_t)slen[s];
+		uint64_t off = f.len;
+		if (!ZSTD_isError(zl) && zl < slen[s] - slen[s] / 10) {
+			raw = (uint32_t)slen[s];
+			stored = (uint32_t)zl;
+			src = z;
+		}
+		block_buf_put(&f, src, stored);
+		if (f.err)
+			goto out;
+		uint64_t hs = XXH3_64bits(f.p + off, stored);
+		memcpy(f.p + 48 + 24 * s, &off, 8);
+		memcpy(f.p + 56 + 24 * s, &stored, 4);
+		memcpy(f.p + 60 + 24 * s, &raw, 4);
+		memcpy(f.p + 64 + 24 * s, &hs, 8);
+	}
+	rc = -E2BIG;
+	if (f.len > UINT32_MAX)
+		goto out;
+	uint64_t hh = XXH3_64bits(f.p, BLOCK_HDR_LEN - 8);
+	memcpy(f.p + BLOCK_HDR_LEN - 8, &hh, 8);
+	free(out->p);
+	*out = f;
+	f.p = NULL;
+	rc = 0;
+out:
+	free(f.p);
+	free(z);
+	return rc;
 }
 
 /* Builds the whole index file of writer w (series sorted in w->order,
@@ -165,32 +228,9 @@ int block_idx_build(struct block_writer *w, struct block_buf *out)
 		rc = out->err;
 		goto out;
 	}
-	rc = -E2BIG;
-	if (out->len > UINT32_MAX)
-		goto out;
 	for (unsigned s = 0; s < BLOCK_NSECT; s++)
 		slen[s] = (s + 1 < BLOCK_NSECT ? soff[s + 1] : out->len) - soff[s];
-
-	uint8_t *h = out->p;
-	uint64_t magic = BLOCK_IDX_MAGIC, samples = w->samples;
-	uint32_t ver = BLOCK_VERSION, nsect = BLOCK_NSECT, ns = (uint32_t)w->nseries, nc = (uint32_t)w->nchunks;
-	memcpy(h, &magic, 8);
-	memcpy(h + 8, &ver, 4);
-	memcpy(h + 12, &nsect, 4);
-	memcpy(h + 16, &w->min_t, 8);
-	memcpy(h + 24, &w->max_t, 8);
-	memcpy(h + 32, &samples, 8);
-	memcpy(h + 40, &ns, 4);
-	memcpy(h + 44, &nc, 4);
-	for (unsigned s = 0; s < BLOCK_NSECT; s++) {
-		uint64_t hs = XXH3_64bits(out->p + soff[s], slen[s]);
-		memcpy(h + 48 + 24 * s, &soff[s], 8);
-		memcpy(h + 56 + 24 * s, &slen[s], 8);
-		memcpy(h + 64 + 24 * s, &hs, 8);
-	}
-	uint64_t hh = XXH3_64bits(h, BLOCK_HDR_LEN - 8);
-	memcpy(h + BLOCK_HDR_LEN - 8, &hh, 8);
-	rc = 0;
+	rc = blockidx_pack(w, out, soff, slen);
 out:
 	free(strs);
 	free(tri);
@@ -353,9 +393,9 @@ int block_idx_parse(struct block *b, unsigned flags)
 {
 	const uint8_t *h = b->idx;
 	uint64_t magic, hh, off[BLOCK_NSECT], len[BLOCK_NSECT], hs[BLOCK_NSECT];
-	uint32_t ver, nsect;
+	uint32_t ver, nsect, rawl[BLOCK_NSECT];
 	uint8_t *prev = NULL;
-	int rc;
+	int rc = 0;
 
 	if (b->idx_len < BLOCK_HDR_LEN)
 		return block_fail(b, -EPROTO, "index: %zu bytes, shorter than its header", b->idx_len);
@@ -375,15 +415,47 @@ int block_idx_parse(struct block *b, unsigned flags)
 	memcpy(&b->meta.series, h + 40, 4);
 	memcpy(&b->meta.chunks, h + 44, 4);
 	static const char *const names[BLOCK_NSECT] = {"symbols", "series", "postings", "frames"};
+	uint64_t total = BLOCK_HDR_LEN;
 	for (unsigned s = 0; s < BLOCK_NSECT; s++) {
+		uint32_t stored, raw;
 		memcpy(&off[s], h + 48 + 24 * s, 8);
-		memcpy(&len[s], h + 56 + 24 * s, 8);
+		memcpy(&stored, h + 56 + 24 * s, 4);
+		memcpy(&raw, h + 60 + 24 * s, 4);
 		memcpy(&hs[s], h + 64 + 24 * s, 8);
+		len[s] = stored;
 		if (off[s] < BLOCK_HDR_LEN || off[s] > b->idx_len || len[s] > b->idx_len - off[s])
 			return block_fail(b, -EPROTO, "index: section %s out of bounds", names[s]);
 		if (XXH3_64bits(b->idx + off[s], len[s]) != hs[s])
 			return block_fail(b, -EPROTO, "index: section %s checksum mismatch", names[s]);
+		rawl[s] = raw;
+		total += raw ? raw : stored;
 	}
+	/* The sections, decompressed, back to back after the header: every
+	 * offset kept from here on is into this buffer. */
+	if (total > UINT32_MAX)
+		return block_fail(b, -EPROTO, "index: sections too large");
+	uint8_t *lg = malloc(total + 1);
+	if (!lg)
+		return -ENOMEM;
+	memcpy(lg, h, BLOCK_HDR_LEN);
+	uint64_t at = BLOCK_HDR_LEN;
+	for (unsigned s = 0; s < BLOCK_NSECT && !rc; s++) {
+		if (!rawl[s]) {
+			memcpy(lg + at, b->idx + off[s], len[s]);
+		} else {
+			size_t n = ZSTD_decompress(lg + at, rawl[s], b->idx + off[s], len[s]);
+			if (ZSTD_isError(n) || n != rawl[s])
+				rc = block_fail(b, -EPROTO, "index: section %s does not decompress", names[s]);
+			len[s] = rawl[s];
+		}
+		off[s] = at;
+		at += len[s];
+	}
+	free(b->idx);
+	b->idx = lg;
+	b->idx_len = total;
+	if (rc)
+		return rc;
 	rc = blockidx_parse_frames(b, b->idx + off[BLOCK_S_FRAMES], len[BLOCK_S_FRAMES]);
 	if (!rc)
 		rc = blockidx_parse_symbols(b, b->idx + off[BLOCK_S_SYMBOLS], len[BLOCK_S_SYMBOLS]);
@@ -594,7 +666,7 @@ static int blockidx_matcher(struct block *b, const struct matcher *m, struct blo
 		if (matcher_match_value(m, (const char *)v, vl) != empty_ok)
 			rc = blockidx_set_add_pair(b, s, i);
 	}
-	if (!rc)
+	if (!rc && s->n)
 		qsort(s->v, s->n, sizeof(*s->v), blockidx_u32_cmp);
 	return rc;
 }
@@ -613,7 +685,7 @@ static int blockidx_resolve(struct block *b, const struct matcher *m, size_t n, 
 			break;
 		if (neg) {
 			rc = blockidx_set_grow(&excl, cur.n);
-			if (!rc)
+			if (!rc && cur.n)
 				memcpy(excl.v + excl.n, cur.v, cur.n * sizeof(*cur.v));
 			excl.n += rc ? 0 : cur.n;
 		} else if (!have_pos) {
@@ -638,7 +710,8 @@ static int blockidx_resolve(struct block *b, const struct matcher *m, size_t n, 
 	}
 	if (rc)
 		goto done;
-	qsort(excl.v, excl.n, sizeof(*excl.v), blockidx_u32_cmp);
+	if (excl.n)
+		qsort(excl.v, excl.n, sizeof(*excl.v), blockidx_u32_cmp);
 	if (!have_pos) {
 		rc = blockidx_set_grow(out, b->nseries);
 		if (rc)
@@ -729,8 +802,10 @@ int block_label_names(struct block *b, const struct matcher *m, size_t n, block_
 	if (!rc)
 		rc = blockidx_mark(b, &s, NULL, mark);
 	for (uint32_t i = 0; i < b->nsyms && !rc; i++)
-		if (mark[i])
-			rc = cb(arg, (const char *)blockidx_sym(b, i, &len), len);
+		if (mark[i]) {
+			const uint8_t *p = blockidx_sym(b, i, &len);
+			rc = cb(arg, (const char *)p, len);
+		}
 	free(mark);
 	free(s.v);
 	return rc;
@@ -763,8 +838,10 @@ int block_label_values(struct block *b, const char *name, size_t name_len, const
 	if (!rc)
 		rc = blockidx_mark(b, &s, &want, mark);
 	for (uint32_t i = 0; i < b->nsyms && !rc; i++)
-		if (mark[i])
-			rc = cb(arg, (const char *)blockidx_sym(b, i, &len), len);
+		if (mark[i]) {
+			const uint8_t *p = blockidx_sym(b, i, &len);
+			rc = cb(arg, (const char *)p, len);
+		}
 	free(mark);
 	free(s.v);
 	return rc;

@@ -42,8 +42,7 @@ static int query_match(const struct query_sets *qs, const struct store_series *s
 
 static int query_in_range(const struct store_series *se, int64_t start, int64_t end)
 {
-	uint32_t lb = store_lower_bound(se, start);
-	return lb < se->n && se->pts[lb].ts_ms <= end;
+	return store_in_range(se, start, end);
 }
 
 static int query_end(struct ring *reply, uint64_t qid, int32_t status, const char *msg, int wait_ms)
@@ -60,6 +59,8 @@ static int query_end(struct ring *reply, uint64_t qid, int32_t status, const cha
 static int query_series(struct store *s, const struct rec_query *q, const struct query_sets *qs,
 			struct ring *reply, int wait_ms, char *msg, size_t msglen)
 {
+	static struct rec_point *pts; /* decoded samples, reused across queries */
+	static size_t cap;
 	uint32_t count = 0;
 	uint64_t since_publish = 0;
 	uint32_t room = ring_max_payload(reply->capacity); /* 64 KiB rings take 16 KiB records */
@@ -71,10 +72,17 @@ static int query_series(struct store *s, const struct rec_query *q, const struct
 			snprintf(msg, msglen, "query selects more than %u series", q->limit);
 			return -E2BIG;
 		}
-		uint32_t from = store_lower_bound(se, q->start_ms);
-		uint32_t to = store_lower_bound(se, q->end_ms == INT64_MAX ? INT64_MAX : q->end_ms + 1);
-		if (q->kind == REC_Q_SERIES)
-			to = from; /* keys only */
+		uint32_t from = 0, to = 0; /* REC_Q_SERIES: keys only */
+		if (q->kind == REC_Q_SELECT) {
+			long n = store_read(se, q->start_ms, q->end_ms, &pts, &cap);
+			if (n < 0) {
+				snprintf(msg, msglen, "series data could not be decoded: %s", strerror((int)-n));
+				return (int)n;
+			}
+			if (n == 0)
+				continue; /* chunk bounds overlapped, no sample inside */
+			to = (uint32_t)n;
+		}
 		/* Points per piece: QUERY_PIECE_POINTS, or fewer when the reply ring
 		 * is too small for records that large (keys are <= SERIES_KEY_MAX,
 		 * so a piece always holds some points). */
@@ -87,7 +95,7 @@ static int query_series(struct store *s, const struct rec_query *q, const struct
 			void *p = ring_reserve(reply, (uint32_t)sz, wait_ms);
 			if (!p)
 				return -ETIMEDOUT;
-			rec_series_encode(p, sz, q->qid, se->key, se->key_len, se->pts + from, n);
+			rec_series_encode(p, sz, q->qid, se->key, se->key_len, pts + from, n);
 			ring_commit(reply, REC_SERIES, (uint32_t)sz);
 			since_publish += sz;
 			from += n;

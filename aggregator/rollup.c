@@ -37,12 +37,12 @@ void *(*rollup_alloc_hook)(void *p, size_t size) = rollup_default_alloc;
 /* ---- allocation and bucket helpers ---------------------------------- */
 
 /* Fills rs in place as an empty series of buckets width_ms wide. Returns 0,
- * or -EINVAL when width_ms <= 0. Allocates nothing; the caller later frees
+ * or -EINVAL when width_ms <= 0 or > INT64_MAX / 4. Allocates nothing; the caller later frees
  * with rollup_destroy(). */
 int rollup_init(struct rollup_series *rs, int64_t width_ms)
 {
 	memset(rs, 0, sizeof(*rs));
-	if (width_ms <= 0)
+	if (width_ms <= 0 || width_ms > INT64_MAX / 4)
 		return -EINVAL;
 	rs->width_ms = width_ms;
 	return 0;
@@ -133,6 +133,7 @@ static struct rollup_bucket *rollup_push(struct rollup_series *rs, int64_t end)
 	memset(b, 0, sizeof(*b));
 	b->end_ts = end;
 	b->stale_ts = ROLLUP_NO_STALE;
+	b->lead_stale_ts = ROLLUP_NO_STALE;
 	return b;
 }
 
@@ -158,6 +159,8 @@ static void rollup_fold(struct rollup_bucket *a, const struct rollup_bucket *p)
 		return;
 	}
 	if (a->count == 0) {
+		/* Stale markers seen so far all precede the first value. */
+		a->lead_stale_ts = a->stale_ts != ROLLUP_NO_STALE ? a->stale_ts : p->lead_stale_ts;
 		a->sum = p->sum;
 		a->min = p->min;
 		a->max = p->max;
@@ -191,7 +194,7 @@ int rollup_add_raw(struct rollup_series *rs, const int64_t *ts, const double *v,
 {
 	int64_t w = rs->width_ms;
 	for (size_t i = 0; i < n; i++) {
-		if (ts[i] > INT64_MAX - w + 1)
+		if (ts[i] > INT64_MAX - w + 1 || ts[i] < INT64_MIN + 2 * w)
 			return -ERANGE;
 		int64_t e = rollup_bucket_end(ts[i], w);
 		struct rollup_bucket *b = rs->n ? &rs->b[rs->n - 1] : NULL;
@@ -209,11 +212,12 @@ int rollup_add_raw(struct rollup_series *rs, const int64_t *ts, const double *v,
 		struct rollup_bucket one = {
 			.end_ts = e, .count = 1, .sum = v[i], .min = v[i], .max = v[i],
 			.first_ts = ts[i], .last_ts = ts[i], .first = v[i], .last = v[i],
-			.reset_corr = 0, .stale_ts = ROLLUP_NO_STALE,
+			.reset_corr = 0, .stale_ts = ROLLUP_NO_STALE, .lead_stale_ts = ROLLUP_NO_STALE,
 		};
 		if (rollup_is_stale(v[i])) {
 			memset(&one, 0, sizeof(one));
 			one.stale_ts = ts[i];
+			one.lead_stale_ts = ROLLUP_NO_STALE;
 		}
 		rollup_fold(b, &one);
 	}
@@ -233,6 +237,8 @@ int rollup_add_rollup(struct rollup_series *rs, const struct rollup_series *src)
 		return -EINVAL;
 	for (size_t i = 0; i < src->n; i++) {
 		const struct rollup_bucket *p = &src->b[i];
+		if (p->end_ts > INT64_MAX - w + 1 || p->end_ts < INT64_MIN + 2 * w)
+			return -ERANGE;
 		int64_t e = rollup_bucket_end(p->end_ts, w);
 		struct rollup_bucket *b = rs->n ? &rs->b[rs->n - 1] : NULL;
 		if (b && e < b->end_ts)
@@ -282,9 +288,10 @@ int rollup_slice(const struct rollup_series *rs, int64_t from_excl, int64_t to_i
  *   per bucket:
  *     index step: zigzag(end/W) for the first bucket, end/W - prev - 1 after
  *     count
- *     flags byte (ROLLUP_F_*)
+ *     flags (ROLLUP_F_*; one byte unless a rare flag >= 128 is set)
  *     count > 0: end - first_ts (< W), last_ts - first_ts
  *     ROLLUP_F_STALE: end - stale_ts (< W)
+ *     ROLLUP_F_LEAD_STALE: first_ts - lead_stale_ts (< W)
  *     count > 0, values as XOR against a predictor, each written as
  *     one byte (trailing zero bytes << 4 | significant bytes) and the
  *     significant bytes, big-endian; a zero XOR is the single byte 0:
@@ -292,7 +299,8 @@ int rollup_slice(const struct rollup_series *rs, int64_t from_excl, int64_t to_i
  *       last ^ first            unless ROLLUP_F_LAST_FIRST
  *       min ^ previous min      unless ROLLUP_F_MIN_FIRST / _MIN_LAST
  *       max ^ previous max      unless ROLLUP_F_MAX_FIRST / _MAX_LAST
- *       sum ^ previous sum      when count > 1 (count 1: sum = first)
+ *       sum ^ previous sum      when count > 1 or ROLLUP_F_SUM
+ *                               (otherwise sum = first, as for one value)
  *       reset_corr              when ROLLUP_F_CORR
  * The predictors make counters (first near the previous last) and
  * near-constant gauges (min/max/sum repeat) cost a byte or two per field.
@@ -305,6 +313,9 @@ enum {
 	ROLLUP_F_MAX_FIRST = 16,
 	ROLLUP_F_MAX_LAST = 32,
 	ROLLUP_F_LAST_FIRST = 64,
+	ROLLUP_F_SUM = 128,        /* count 1 with sum != first: never built here */
+	ROLLUP_F_LEAD_STALE = 256,
+	ROLLUP_F_ALL = 511,
 };
 
 struct rollup_wbuf {
@@ -386,10 +397,14 @@ int rollup_encode(const struct rollup_series *rs, uint8_t **out, size_t *len)
 			rollup_put_varint(&w, (uint64_t)idx - (uint64_t)prev_idx - 1);
 		prev_idx = idx;
 		rollup_put_varint(&w, b->count);
-		uint8_t f = 0;
+		unsigned f = 0;
 		if (b->stale_ts != ROLLUP_NO_STALE)
 			f |= ROLLUP_F_STALE;
 		if (b->count) {
+			if (b->lead_stale_ts != ROLLUP_NO_STALE)
+				f |= ROLLUP_F_LEAD_STALE;
+			if (b->count == 1 && rollup_bits(b->sum) != rollup_bits(b->first))
+				f |= ROLLUP_F_SUM;
 			uint64_t mn = rollup_bits(b->min), mx = rollup_bits(b->max);
 			if (rollup_bits(b->reset_corr) != 0)
 				f |= ROLLUP_F_CORR;
@@ -404,13 +419,15 @@ int rollup_encode(const struct rollup_series *rs, uint8_t **out, size_t *len)
 			else if (mx == rollup_bits(b->last))
 				f |= ROLLUP_F_MAX_LAST;
 		}
-		rollup_put(&w, &f, 1);
+		rollup_put_varint(&w, f);
 		if (b->count) {
 			rollup_put_varint(&w, (uint64_t)(b->end_ts - b->first_ts));
 			rollup_put_varint(&w, (uint64_t)(b->last_ts - b->first_ts));
 		}
 		if (f & ROLLUP_F_STALE)
 			rollup_put_varint(&w, (uint64_t)(b->end_ts - b->stale_ts));
+		if (f & ROLLUP_F_LEAD_STALE)
+			rollup_put_varint(&w, (uint64_t)(b->first_ts - b->lead_stale_ts));
 		if (!b->count)
 			continue;
 		rollup_put_xor(&w, b->first, prev_last);
@@ -420,7 +437,7 @@ int rollup_encode(const struct rollup_series *rs, uint8_t **out, size_t *len)
 			rollup_put_xor(&w, b->min, prev_min);
 		if (!(f & (ROLLUP_F_MAX_FIRST | ROLLUP_F_MAX_LAST)))
 			rollup_put_xor(&w, b->max, prev_max);
-		if (b->count > 1)
+		if (b->count > 1 || (f & ROLLUP_F_SUM))
 			rollup_put_xor(&w, b->sum, prev_sum);
 		if (f & ROLLUP_F_CORR)
 			rollup_put_xor(&w, b->reset_corr, 0);
@@ -496,24 +513,23 @@ static int rollup_get_xor(struct rollup_rbuf *r, double pred, double *v)
 static int rollup_decode_bucket(struct rollup_rbuf *r, int64_t w, int first, int64_t *idx,
 				struct rollup_bucket *b, const struct rollup_bucket *prev)
 {
-	uint64_t x, cnt, off, span;
-	uint8_t f;
+	uint64_t x, cnt, off, span, f;
 	if (rollup_get_varint(r, &x) < 0)
 		return -EPROTO;
 	if (first) {
 		*idx = (int64_t)(x >> 1) ^ -(int64_t)(x & 1);
 	} else {
-		if (x >= (uint64_t)(INT64_MAX - *idx))
+		if (x >= (uint64_t)INT64_MAX || __builtin_add_overflow(*idx, (int64_t)x + 1, idx))
 			return -EPROTO;
-		*idx += (int64_t)x + 1;
 	}
 	if (*idx > INT64_MAX / w || *idx < INT64_MIN / w + 1)
 		return -EPROTO;
 	b->end_ts = *idx * w;
-	if (rollup_get_varint(r, &cnt) < 0 || rollup_get_byte(r, &f) < 0 || (f & 0x80))
+	if (rollup_get_varint(r, &cnt) < 0 || rollup_get_varint(r, &f) < 0 || f > ROLLUP_F_ALL)
 		return -EPROTO;
 	b->count = cnt;
 	b->stale_ts = ROLLUP_NO_STALE;
+	b->lead_stale_ts = ROLLUP_NO_STALE;
 	if (cnt) {
 		if (rollup_get_varint(r, &off) < 0 || off >= (uint64_t)w ||
 		    rollup_get_varint(r, &span) < 0 || span > off)
@@ -529,6 +545,11 @@ static int rollup_decode_bucket(struct rollup_rbuf *r, int64_t w, int first, int
 		b->stale_ts = b->end_ts - (int64_t)off;
 		if (cnt && b->stale_ts < b->last_ts)
 			return -EPROTO;
+	}
+	if (f & ROLLUP_F_LEAD_STALE) {
+		if (rollup_get_varint(r, &off) < 0 || off > (uint64_t)(b->first_ts - (b->end_ts - w) - 1))
+			return -EPROTO;
+		b->lead_stale_ts = b->first_ts - (int64_t)off;
 	}
 	if (!cnt)
 		return 0;
@@ -552,8 +573,10 @@ static int rollup_decode_bucket(struct rollup_rbuf *r, int64_t w, int first, int
 		b->max = b->last;
 	else if (rollup_get_xor(r, prev->max, &b->max) < 0)
 		return -EPROTO;
+	if ((f & ROLLUP_F_SUM) && cnt != 1)
+		return -EPROTO;
 	b->sum = b->first;
-	if (cnt > 1 && rollup_get_xor(r, prev->sum, &b->sum) < 0)
+	if ((cnt > 1 || (f & ROLLUP_F_SUM)) && rollup_get_xor(r, prev->sum, &b->sum) < 0)
 		return -EPROTO;
 	b->reset_corr = 0;
 	if ((f & ROLLUP_F_CORR) && rollup_get_xor(r, 0, &b->reset_corr) < 0)
@@ -634,6 +657,7 @@ static void rollup_pick(const struct rollup_series *rs, int64_t l, int64_t t, st
 	size_t i = rollup_after(rs, l);
 	sp->lo = sp->hi = i;
 	sp->exact = 1;
+	sp->cut_lo = sp->cut_hi = 0;
 	int started = 0;
 	for (; i < rs->n && rs->b[i].end_ts - rs->width_ms < t; i++) {
 		const struct rollup_bucket *b = &rs->b[i];
@@ -643,12 +667,14 @@ static void rollup_pick(const struct rollup_series *rs, int64_t l, int64_t t, st
 		int in = 1;
 		if (b->first_ts <= l && b->last_ts > l) {
 			sp->exact = 0;
+			sp->cut_lo = 1;
 			in = mid > l;
 		} else if (b->last_ts <= l) {
 			in = 0;
 		}
 		if (b->first_ts <= t && b->last_ts > t) {
 			sp->exact = 0;
+			sp->cut_hi = 1;
 			in = in && mid <= t;
 		} else if (b->first_ts > t) {
 			in = 0;
@@ -667,17 +693,20 @@ static void rollup_pick(const struct rollup_series *rs, int64_t l, int64_t t, st
 /* Prometheus' extrapolatedRate() (promql/functions.go, v3) on the summary
  * of the chosen samples: n values, first (ft, fv), last (lt, lv), raw
  * result res (last - first, plus the reset correction for counters), the
- * window (l, t]. A negative distance to an edge (a chosen bucket reaching
- * past it) is kept as is, which scales the result to the window like a
- * linear interpolation. */
+ * window (l, t]. One change: at an edge that cuts a bucket (cut_lo,
+ * cut_hi) the series is known to go on past the edge, so the result is
+ * extrapolated (or, when the chosen bucket reaches past the edge, the
+ * distance is negative and it is interpolated) exactly to the edge, where
+ * Prometheus would not stop short either, the raw samples being there. */
 static double rollup_extrapolate(double res, uint64_t n, int64_t ft, double fv, int64_t lt,
-				 int64_t l, int64_t t, int counter, int rate)
+				 int64_t l, int64_t t, int counter, int rate, int cut_lo,
+				 int cut_hi)
 {
 	double to_start = (double)(ft - l) / 1000, to_end = (double)(t - lt) / 1000;
 	double sampled = (double)(lt - ft) / 1000;
 	double avg = sampled / (double)(n - 1);
 	double threshold = avg * 1.1;
-	if (to_start >= threshold)
+	if (to_start >= threshold && !cut_lo)
 		to_start = avg / 2;
 	if (counter) {
 		double to_zero = to_start;
@@ -686,7 +715,7 @@ static double rollup_extrapolate(double res, uint64_t n, int64_t ft, double fv, 
 		if (to_zero < to_start)
 			to_start = to_zero;
 	}
-	if (to_end >= threshold)
+	if (to_end >= threshold && !cut_hi)
 		to_end = avg / 2;
 	double factor = (sampled + to_start + to_end) / sampled;
 	if (rate)
@@ -770,7 +799,7 @@ int rollup_eval(const struct rollup_series *rs, enum rollup_fn fn, int64_t t, in
 	if (counter)
 		res += corr;
 	*out = rollup_extrapolate(res, n, first->first_ts, first->first, last->last_ts, l, t,
-				  counter, fn == ROLLUP_RATE);
+				  counter, fn == ROLLUP_RATE, sp.cut_lo, sp.cut_hi);
 	return 0;
 }
 
@@ -802,8 +831,10 @@ static int rollup_latest(const struct rollup_series *rs, int64_t t, int64_t *ts,
 			}
 			return 1;
 		}
-		if (!b->count && b->stale_ts <= t) {
-			*ts = b->stale_ts;
+		/* No value of b is at or before t, but a stale marker may be. */
+		int64_t s = b->count ? b->lead_stale_ts : b->stale_ts;
+		if (s != ROLLUP_NO_STALE && s <= t) {
+			*ts = s;
 			*stale = 1;
 			return 1;
 		}

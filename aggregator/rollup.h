@@ -18,9 +18,10 @@
  * data.
  *
  * Stale markers (the NaN with bits 0x7ff0000000000002) are not values:
- * range selectors drop them, so do rollups. A bucket only remembers a stale
- * marker that comes after its last value (stale_ts), which is what the
- * "last value at each step" reading needs to end a series.
+ * range selectors drop them, so do rollups. A bucket only remembers the
+ * first stale marker after its last value (stale_ts) and the first before
+ * its first value (lead_stale_ts), which is what the "last value at each
+ * step" reading needs to end a series where an instant selector would.
  *
  * Not here: choosing a tier, retention (tier.h), block files, the head.
  * Invariants: buckets of a series have strictly increasing ends; a bucket
@@ -56,8 +57,11 @@ struct rollup_bucket {
 	double first;          /* first value */
 	double last;           /* last value */
 	double reset_corr;     /* sum of prev over drops cur < prev (counter resets) */
-	int64_t stale_ts;      /* ms of a stale marker after the last value, or
+	int64_t stale_ts;      /* ms of the first stale marker after the last
+	                          value (count 0: the first stale marker), or
 	                          ROLLUP_NO_STALE */
+	int64_t lead_stale_ts; /* ms of the first stale marker before the first
+	                          value, or ROLLUP_NO_STALE (count > 0 only) */
 };
 
 /* A series' buckets. The caller owns the struct; rollup_init() or
@@ -88,6 +92,8 @@ enum rollup_fn {
 struct rollup_span {
 	size_t lo, hi;         /* bucket indexes, half-open */
 	uint8_t exact;         /* 1 when no bucket straddles an edge of the window */
+	uint8_t cut_lo;        /* a bucket has values on both sides of t - range */
+	uint8_t cut_hi;        /* a bucket has values on both sides of t */
 };
 
 /* Allocator behind every buffer of this module, realloc()-like except that

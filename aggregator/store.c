@@ -15,14 +15,22 @@ int store_init(struct store *s)
 	return s->table ? 0 : -ENOMEM;
 }
 
+static void store_series_free(struct store_series *se)
+{
+	free(se->key);
+	chunk_destroy(&se->head);
+	for (uint32_t i = 0; i < se->nclosed; i++)
+		free(se->closed[i].buf);
+	free(se->closed);
+	free(se->ooo);
+}
+
 void store_free(struct store *s)
 {
 	if (!s)
 		return;
-	for (size_t i = 0; i < s->nseries; i++) {
-		free(s->series[i].key);
-		free(s->series[i].pts);
-	}
+	for (size_t i = 0; i < s->nseries; i++)
+		store_series_free(&s->series[i]);
 	free(s->series);
 	free(s->table);
 	memset(s, 0, sizeof(*s));
@@ -77,6 +85,7 @@ long store_series_get(struct store *s, uint64_t id, const uint8_t *key, uint16_t
 	memcpy(se->key, key, key_len);
 	se->key_len = key_len;
 	se->id = id;
+	chunk_init(&se->head);
 	s->table[h].id = id;
 	s->table[h].idx1 = (uint32_t)(s->nseries + 1);
 	long idx = (long)s->nseries++;
@@ -85,43 +94,244 @@ long store_series_get(struct store *s, uint64_t id, const uint8_t *key, uint16_t
 	return idx;
 }
 
-uint32_t store_lower_bound(const struct store_series *se, int64_t t)
+/* Closes the head chunk: re-encodes it into the smallest closed form. */
+static int store_close_head(struct store *s, struct store_series *se)
 {
-	uint32_t lo = 0, hi = se->n;
+	struct chunk out;
+	size_t len;
+	if (se->nclosed == se->closed_cap) {
+		uint32_t nc = se->closed_cap ? se->closed_cap * 2 : 4;
+		struct store_chunk *n = realloc(se->closed, nc * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		se->closed = n;
+		se->closed_cap = nc;
+	}
+	int rc = chunk_recode(&se->head, &out);
+	if (rc)
+		return rc;
+	const uint8_t *b = chunk_bytes(&out, &len);
+	struct store_chunk *c = &se->closed[se->nclosed];
+	c->buf = malloc(len);
+	if (!c->buf) {
+		chunk_destroy(&out);
+		return -ENOMEM;
+	}
+	memcpy(c->buf, b, len);
+	c->len = (uint32_t)len;
+	c->n = se->head.n;
+	c->min_ts = se->head.first_ts;
+	c->max_ts = se->head.last_ts;
+	se->nclosed++;
+	s->chunk_bytes += len;
+	chunk_destroy(&out);
+	chunk_destroy(&se->head);
+	chunk_init(&se->head);
+	return 0;
+}
+
+/* 1 when the chunk bytes hold a sample at exactly ts, 0 when not. */
+static int store_chunk_has(const uint8_t *buf, size_t len, int64_t ts)
+{
+	struct chunk_iter it;
+	int64_t t;
+	double v;
+	if (chunk_iter_init(&it, buf, len) != 0)
+		return -EPROTO;
+	int rc = chunk_iter_seek(&it, ts, &t, &v);
+	if (rc < 0)
+		return rc;
+	return rc == 1 && t == ts;
+}
+
+/* 1 when the series already holds a sample at ts (ts below its last). */
+static int store_has(const struct store_series *se, int64_t ts)
+{
+	size_t len;
+	if (se->head.n && ts >= se->head.first_ts) {
+		const uint8_t *b = chunk_bytes(&se->head, &len);
+		return store_chunk_has(b, len, ts);
+	}
+	for (uint32_t i = se->nclosed; i-- > 0;) {
+		const struct store_chunk *c = &se->closed[i];
+		if (ts > c->max_ts)
+			break;
+		if (ts >= c->min_ts)
+			return store_chunk_has(c->buf, c->len, ts);
+	}
+	return 0;
+}
+
+/* Inserts into the sorted out-of-order list; 1 when ts was already there. */
+static int store_ooo_insert(struct store_series *se, int64_t ts, double v)
+{
+	uint32_t lo = 0, hi = se->nooo;
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
-		if (se->pts[mid].ts_ms < t)
+		if (se->ooo[mid].ts_ms < ts)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return lo;
+	if (lo < se->nooo && se->ooo[lo].ts_ms == ts)
+		return 1;
+	if (se->nooo == se->ooo_cap) {
+		uint32_t nc = se->ooo_cap ? se->ooo_cap * 2 : 8;
+		struct rec_point *n = realloc(se->ooo, nc * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		se->ooo = n;
+		se->ooo_cap = nc;
+	}
+	memmove(&se->ooo[lo + 1], &se->ooo[lo], (size_t)(se->nooo - lo) * sizeof(*se->ooo));
+	se->ooo[lo].ts_ms = ts;
+	se->ooo[lo].value = v;
+	se->nooo++;
+	return 0;
+}
+
+static int64_t store_last_ts(const struct store_series *se)
+{
+	if (se->head.n)
+		return se->head.last_ts;
+	return se->nclosed ? se->closed[se->nclosed - 1].max_ts : INT64_MIN;
 }
 
 int store_add(struct store *s, size_t idx, int64_t ts_ms, double value)
 {
 	struct store_series *se = &s->series[idx];
-	uint32_t pos = se->n;
-	int result = STORE_APPENDED;
-	if (se->n && se->pts[se->n - 1].ts_ms >= ts_ms) {
-		pos = store_lower_bound(se, ts_ms);
-		if (pos < se->n && se->pts[pos].ts_ms == ts_ms)
-			return STORE_DUPLICATE;
-		result = STORE_OUT_OF_ORDER;
+	int rc;
+	if (se->n == 0 || ts_ms > store_last_ts(se)) {
+		if (se->head.n >= STORE_CHUNK_SAMPLES && (rc = store_close_head(s, se)) != 0)
+			return rc;
+		rc = chunk_append(&se->head, ts_ms, value);
+		if (rc)
+			return rc == -ENOMEM ? rc : -EPROTO;
+		se->n++;
+		s->samples++;
+		return STORE_APPENDED;
 	}
-	if (se->n == se->cap) {
-		uint32_t nc = se->cap ? se->cap * 2 : 16;
-		struct rec_point *np = realloc(se->pts, (size_t)nc * sizeof(*np));
-		if (!np)
-			return -ENOMEM;
-		se->pts = np;
-		se->cap = nc;
-	}
-	if (pos < se->n)
-		memmove(&se->pts[pos + 1], &se->pts[pos], (size_t)(se->n - pos) * sizeof(*se->pts));
-	se->pts[pos].ts_ms = ts_ms;
-	se->pts[pos].value = value;
+	rc = store_has(se, ts_ms);
+	if (rc < 0)
+		return rc;
+	if (rc == 1)
+		return STORE_DUPLICATE;
+	rc = store_ooo_insert(se, ts_ms, value);
+	if (rc < 0)
+		return rc;
+	if (rc == 1)
+		return STORE_DUPLICATE;
 	se->n++;
 	s->samples++;
-	return result;
+	return STORE_OUT_OF_ORDER;
+}
+
+static int store_push(struct rec_point **buf, size_t *cap, size_t n, int64_t ts, double v)
+{
+	if (n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 256;
+		struct rec_point *nb = realloc(*buf, nc * sizeof(*nb));
+		if (!nb)
+			return -ENOMEM;
+		*buf = nb;
+		*cap = nc;
+	}
+	(*buf)[n].ts_ms = ts;
+	(*buf)[n].value = v;
+	return 0;
+}
+
+/* Appends the samples of one chunk's bytes in [start, end]. */
+static long store_read_chunk(const uint8_t *b, size_t len, int64_t start, int64_t end,
+			     struct rec_point **buf, size_t *cap, size_t n)
+{
+	struct chunk_iter it;
+	int64_t ts;
+	double v;
+	if (chunk_iter_init(&it, b, len) != 0)
+		return -EPROTO;
+	int rc = chunk_iter_seek(&it, start, &ts, &v);
+	while (rc == 1 && ts <= end) {
+		if (store_push(buf, cap, n++, ts, v) != 0)
+			return -ENOMEM;
+		rc = chunk_iter_next(&it, &ts, &v);
+	}
+	return rc < 0 ? rc : (long)n;
+}
+
+/* Merges the out-of-order samples in [start, end] into buf[0, n). */
+static long store_merge_ooo(const struct store_series *se, int64_t start, int64_t end,
+			    struct rec_point **buf, size_t *cap, size_t n)
+{
+	size_t first = n;
+	for (uint32_t i = 0; i < se->nooo; i++) {
+		if (se->ooo[i].ts_ms < start || se->ooo[i].ts_ms > end)
+			continue;
+		if (store_push(buf, cap, n++, se->ooo[i].ts_ms, se->ooo[i].value) != 0)
+			return -ENOMEM;
+	}
+	if (n == first || first == 0)
+		return (long)n;
+	/* In-place merge of two sorted runs, from the back, via a copy of the
+	 * side run (usually a handful of points). */
+	size_t m = n - first;
+	struct rec_point *side = malloc(m * sizeof(*side));
+	if (!side)
+		return -ENOMEM;
+	memcpy(side, *buf + first, m * sizeof(*side));
+	size_t a = first, bi = m, w = n;
+	struct rec_point *p = *buf;
+	while (bi > 0) {
+		if (a > 0 && p[a - 1].ts_ms > side[bi - 1].ts_ms)
+			p[--w] = p[--a];
+		else
+			p[--w] = side[--bi];
+	}
+	free(side);
+	return (long)n;
+}
+
+long store_read(const struct store_series *se, int64_t start, int64_t end, struct rec_point **buf, size_t *cap)
+{
+	long n = 0;
+	size_t len;
+	for (uint32_t i = 0; i < se->nclosed && n >= 0; i++) {
+		const struct store_chunk *c = &se->closed[i];
+		if (c->max_ts < start || c->min_ts > end)
+			continue;
+		n = store_read_chunk(c->buf, c->len, start, end, buf, cap, (size_t)n);
+	}
+	if (n >= 0 && se->head.n && se->head.last_ts >= start && se->head.first_ts <= end) {
+		const uint8_t *b = chunk_bytes(&se->head, &len);
+		n = store_read_chunk(b, len, start, end, buf, cap, (size_t)n);
+	}
+	if (n >= 0 && se->nooo)
+		n = store_merge_ooo(se, start, end, buf, cap, (size_t)n);
+	return n;
+}
+
+int store_in_range(const struct store_series *se, int64_t start, int64_t end)
+{
+	for (uint32_t i = 0; i < se->nooo; i++)
+		if (se->ooo[i].ts_ms >= start && se->ooo[i].ts_ms <= end)
+			return 1;
+	if (se->head.n && se->head.last_ts >= start && se->head.first_ts <= end)
+		return 1;
+	for (uint32_t i = se->nclosed; i-- > 0;) {
+		const struct store_chunk *c = &se->closed[i];
+		if (c->max_ts < start)
+			break;
+		if (c->min_ts <= end)
+			return 1;
+	}
+	return 0;
+}
+
+size_t store_series_bytes(const struct store_series *se)
+{
+	size_t b = se->head.cap + (size_t)se->closed_cap * sizeof(*se->closed) +
+		   (size_t)se->ooo_cap * sizeof(*se->ooo);
+	for (uint32_t i = 0; i < se->nclosed; i++)
+		b += se->closed[i].len;
+	return b;
 }

@@ -52,9 +52,9 @@ bool promfn_range_first(const struct promfn_point *p, size_t n, double *out);
 bool promfn_range_present(const struct promfn_point *p, size_t n, double *out);
 bool promfn_range_stdvar(const struct promfn_point *p, size_t n, double *out);
 bool promfn_range_stddev(const struct promfn_point *p, size_t n, double *out);
-int promfn_range_quantile(const struct promfn_point *p, size_t n, double q,
-			  double *scratch, double *out);
-int promfn_range_mad(const struct promfn_point *p, size_t n, double *scratch, double *out);
+bool promfn_range_quantile(const struct promfn_point *p, size_t n, double q,
+			   double *scratch, double *out);
+bool promfn_range_mad(const struct promfn_point *p, size_t n, double *scratch, double *out);
 bool promfn_range_ts_of_min(const struct promfn_point *p, size_t n, double *out);
 bool promfn_range_ts_of_max(const struct promfn_point *p, size_t n, double *out);
 bool promfn_range_ts_of_first(const struct promfn_point *p, size_t n, double *out);

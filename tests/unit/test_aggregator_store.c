@@ -76,6 +76,16 @@ static int st_teardown(void **state)
 
 /* ---- series table ---- */
 
+/* Every sample of se, decoded (static buffer, valid until the next call). */
+static const struct rec_point *all(const struct store_series *se, long *n)
+{
+	static struct rec_point *buf;
+	static size_t cap;
+	*n = store_read(se, INT64_MIN, INT64_MAX, &buf, &cap);
+	assert_true(*n >= 0);
+	return buf;
+}
+
 static void test_same_key_finds_the_same_series(void **state)
 {
 	struct store *s = *state;
@@ -195,8 +205,9 @@ static void test_growth_rehashes_and_keeps_every_series_findable(void **state)
 		mkkey(&k, "grow", i);
 		long idx = get(s, &k);
 		assert_int_equal(idx, i);
+		long got;
 		assert_int_equal(s->series[idx].n, 1);
-		assert_int_equal(s->series[idx].pts[0].ts_ms, i);
+		assert_int_equal(all(&s->series[idx], &got)[0].ts_ms, i);
 		assert_memory_equal(s->series[idx].key, k.b, k.len);
 	}
 	assert_int_equal(s->nseries, (size_t)n);
@@ -215,9 +226,12 @@ static void test_growth_rehashes_and_keeps_every_series_findable(void **state)
 
 static void expect_ts(const struct store_series *se, const int64_t *ts, uint32_t n)
 {
+	long got;
+	const struct rec_point *p = all(se, &got);
 	assert_int_equal(se->n, n);
+	assert_int_equal(got, n);
 	for (uint32_t i = 0; i < n; i++)
-		assert_int_equal(se->pts[i].ts_ms, ts[i]);
+		assert_int_equal(p[i].ts_ms, ts[i]);
 }
 
 static void test_samples_in_order_are_appended(void **state)
@@ -228,11 +242,14 @@ static void test_samples_in_order_are_appended(void **state)
 	long idx = get(s, &k);
 	for (int i = 0; i < 100; i++)
 		assert_int_equal(store_add(s, (size_t)idx, 1000 + i, i * 0.5), STORE_APPENDED);
+	long got;
+	const struct rec_point *p = all(&s->series[idx], &got);
 	assert_int_equal(s->series[idx].n, 100);
+	assert_int_equal(got, 100);
 	assert_int_equal(s->samples, 100);
 	for (int i = 0; i < 100; i++) {
-		assert_int_equal(s->series[idx].pts[i].ts_ms, 1000 + i);
-		assert_true(s->series[idx].pts[i].value == i * 0.5);
+		assert_int_equal(p[i].ts_ms, 1000 + i);
+		assert_true(p[i].value == i * 0.5);
 	}
 }
 
@@ -251,7 +268,8 @@ static void test_same_timestamp_twice_is_a_dropped_duplicate(void **state)
 	assert_int_equal(store_add(s, (size_t)idx, 20, 99), STORE_DUPLICATE);
 	const int64_t ts[3] = {10, 20, 30};
 	expect_ts(&s->series[idx], ts, 3);
-	assert_true(s->series[idx].pts[2].value == 3); /* the first value wins */
+	long got;
+	assert_true(all(&s->series[idx], &got)[2].value == 3); /* the first value wins */
 	assert_int_equal(s->samples, 3);
 }
 
@@ -270,8 +288,10 @@ static void test_out_of_order_samples_are_inserted_in_place(void **state)
 	assert_int_equal(store_add(s, (size_t)idx, -5, -0.5), STORE_OUT_OF_ORDER);
 	const int64_t ts[7] = {-5, 10, 30, 40, 50, 55, 60};
 	expect_ts(&s->series[idx], ts, 7);
+	long got;
+	const struct rec_point *p = all(&s->series[idx], &got);
 	for (int i = 0; i < 7; i++)
-		assert_true(s->series[idx].pts[i].value == (double)ts[i] / 10);
+		assert_true(p[i].value == (double)ts[i] / 10);
 	assert_int_equal(s->samples, 7);
 }
 
@@ -290,31 +310,45 @@ static void test_many_out_of_order_samples_stay_sorted_across_growth(void **stat
 	for (int t = 1997; t > 0; t -= 2)
 		assert_int_equal(store_add(s, (size_t)idx, t, t), STORE_OUT_OF_ORDER);
 	const struct store_series *se = &s->series[idx];
+	long got;
+	const struct rec_point *p = all(se, &got);
 	assert_int_equal(se->n, 2000);
-	assert_true(se->cap >= 2000);
+	assert_int_equal(got, 2000);
+	assert_true(se->nclosed >= 8); /* the in-order half went into closed chunks */
 	for (int t = 0; t < 2000; t++) {
-		assert_int_equal(se->pts[t].ts_ms, t);
-		assert_true(se->pts[t].value == t);
+		assert_int_equal(p[t].ts_ms, t);
+		assert_true(p[t].value == t);
 	}
 }
 
-static void test_lower_bound_finds_the_first_point_at_or_after_t(void **state)
+static void test_reads_and_range_checks_see_closed_head_and_side_samples(void **state)
 {
 	struct store *s = *state;
 	struct key k;
 	mkkey(&k, "m", 1);
 	long idx = get(s, &k);
 	const struct store_series *se = &s->series[idx];
-	assert_int_equal(store_lower_bound(se, 0), 0); /* empty */
-	for (int t = 10; t <= 50; t += 10)
-		store_add(s, (size_t)idx, t, 0);
-	assert_int_equal(store_lower_bound(se, INT64_MIN), 0);
-	assert_int_equal(store_lower_bound(se, 10), 0);
-	assert_int_equal(store_lower_bound(se, 11), 1);
-	assert_int_equal(store_lower_bound(se, 30), 2);
-	assert_int_equal(store_lower_bound(se, 50), 4);
-	assert_int_equal(store_lower_bound(se, 51), 5);
-	assert_int_equal(store_lower_bound(se, INT64_MAX), 5);
+	assert_false(store_in_range(se, INT64_MIN, INT64_MAX)); /* empty */
+	for (int t = 1000; t < 1000 + 300 * 15; t += 15) /* 300 samples: 2 closed chunks + head */
+		assert_int_equal(store_add(s, (size_t)idx, t, t / 15.0), STORE_APPENDED);
+	assert_int_equal(store_add(s, (size_t)idx, 1001, -1), STORE_OUT_OF_ORDER);
+	assert_int_equal(store_add(s, (size_t)idx, 1001, -2), STORE_DUPLICATE);
+	assert_int_equal(store_add(s, (size_t)idx, 1015, 9), STORE_DUPLICATE); /* in a closed chunk */
+	assert_int_equal(se->nclosed, 2);
+	static struct rec_point *buf;
+	static size_t cap;
+	long n = store_read(se, 1000, 1030, &buf, &cap);
+	assert_int_equal(n, 4);
+	assert_int_equal(buf[0].ts_ms, 1000);
+	assert_int_equal(buf[1].ts_ms, 1001);
+	assert_true(buf[1].value == -1);
+	assert_int_equal(buf[3].ts_ms, 1030);
+	n = store_read(se, 1000 + 119 * 15, 1000 + 121 * 15, &buf, &cap); /* across a chunk edge */
+	assert_int_equal(n, 3);
+	assert_true(store_in_range(se, 0, 1000));
+	assert_false(store_in_range(se, 0, 999));
+	assert_false(store_in_range(se, 1000 + 300 * 15, INT64_MAX));
+	assert_true(s->chunk_bytes > 0 && store_series_bytes(se) < 300 * 16 / 2);
 }
 
 static void test_free_accepts_null_and_an_emptied_store(void **state)
@@ -340,7 +374,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_same_timestamp_twice_is_a_dropped_duplicate, st_setup, st_teardown),
 		cmocka_unit_test_setup_teardown(test_out_of_order_samples_are_inserted_in_place, st_setup, st_teardown),
 		cmocka_unit_test_setup_teardown(test_many_out_of_order_samples_stay_sorted_across_growth, st_setup, st_teardown),
-		cmocka_unit_test_setup_teardown(test_lower_bound_finds_the_first_point_at_or_after_t, st_setup, st_teardown),
+		cmocka_unit_test_setup_teardown(test_reads_and_range_checks_see_closed_head_and_side_samples, st_setup, st_teardown),
 		cmocka_unit_test(test_free_accepts_null_and_an_emptied_store),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
