@@ -565,6 +565,23 @@ static void launch_rings_close(struct launch *l)
 
 /* ---- children ---- */
 
+/* SIGHUP: the collectors reload their scrape configuration (the rest of
+ * the configuration needs a restart of the instance). */
+static void launch_forward_hup(struct launch *l)
+{
+	unsigned n = 0;
+	for (uint32_t i = 0; i < l->nchildren; i++) {
+		struct launch_child *ch = &l->children[i];
+		if (ch->stage != CTL_COLLECTOR || ch->pid <= 0)
+			continue;
+		if (kill(ch->pid, SIGHUP) == 0)
+			n++;
+		else if (errno != ESRCH)
+			log_error("kill(%d, SIGHUP) failed: %s", (int)ch->pid, strerror(errno));
+	}
+	log_info("SIGHUP: %u collector(s) reload the scrape configuration; other settings need a restart", n);
+}
+
 static void launch_child_init(struct launch_child *ch, enum ctl_stage stage, uint32_t index)
 {
 	memset(ch, 0, sizeof(*ch));
@@ -920,7 +937,7 @@ static int launch_loop(struct launch *l, const sigset_t *wait_mask)
 		launch_sig_tick = 0;
 		if (launch_sig_hup) {
 			launch_sig_hup = 0;
-			log_info("SIGHUP: configuration reload is not supported; restart the instance to change it");
+			launch_forward_hup(l);
 		}
 		if (launch_sig_stop) {
 			int n = launch_sig_stop;
