@@ -381,6 +381,14 @@ static int scrape_apply(struct scrape *s, struct scrapeconf *c, int same)
 			scrapeconf_free(c);
 		return (int)cnt;
 	}
+	/* global.external_labels go on every scraped series that lacks them,
+	 * as vmagent does: this store is where they would be sent. */
+	for (long i = 0; i < cnt; i++)
+		for (size_t e = 0; e < c->nexternal; e++)
+			if (!relabel_labels_get(&nt[i].labels, c->external_labels[e].name))
+				relabel_labels_set(&nt[i].labels, c->external_labels[e].name,
+						   strlen(c->external_labels[e].name), c->external_labels[e].value,
+						   strlen(c->external_labels[e].value));
 	/* This collector's share, sorted by hash. */
 	size_t mine = 0;
 	for (long i = 0; i < cnt; i++) {

@@ -90,6 +90,8 @@ def write_config(path, ne_port, py_port, extra_job=False):
     cfg = """global:
   scrape_interval: 1s
   scrape_timeout: 900ms
+  external_labels:
+    site: lab
 scrape_configs:
   - job_name: node
     static_configs:
@@ -177,8 +179,9 @@ def main():
         check(set(by_job) == {"node", "py"}, "up has jobs node and py (%s)" % sorted(by_job))
         check(all(s["value"][1] == "1" for s in r), "up == 1 for both")
         check(by_job["py"]["metric"] == {"__name__": "up", "job": "py", "instance": inst_py, "env": "test",
-                                         "team": "obs"},
-              "py target labels: job, instance, static label, relabeled label (%s)" % by_job["py"]["metric"])
+                                         "team": "obs", "site": "lab"},
+              "py target labels: job, instance, static label, relabeled label, external label (%s)"
+              % by_job["py"]["metric"])
         check(by_job["node"]["metric"].get("instance") == inst_ne, "node instance label")
 
         # --- known values, metric relabeling
@@ -186,7 +189,8 @@ def main():
         vals = {s["metric"]["kind"]: s for s in r}
         check(vals["a"]["value"][1] == "42" and vals["b"]["value"][1] == "7", "known values scraped")
         check(vals["a"]["metric"] == {"__name__": "known_value", "kind": "a", "job": "py", "instance": inst_py,
-                                      "env": "test", "team": "obs"}, "sample labels (%s)" % vals["a"]["metric"])
+                                      "env": "test", "team": "obs", "site": "lab"},
+              "sample labels (%s)" % vals["a"]["metric"])
         check(value_of(m, "known_counter_total") == 100.0, "counter value")
         check(query(m, "dropme_metric") == [], "metric_relabel_configs drop: dropme_metric absent")
         check(value_of(m, 'scrape_samples_scraped{job="py"}') == 4.0, "scrape_samples_scraped == 4")
@@ -228,7 +232,7 @@ def main():
         check(keys <= set(t), "target has every Prometheus field (%s)" % sorted(set(t)))
         check(t["health"] == "up" and t["lastError"] == "", "py target healthy")
         check(t["scrapeUrl"] == "http://%s/metrics" % inst_py, "scrapeUrl %s" % t["scrapeUrl"])
-        check(t["labels"] == {"job": "py", "instance": inst_py, "env": "test", "team": "obs"},
+        check(t["labels"] == {"job": "py", "instance": inst_py, "env": "test", "team": "obs", "site": "lab"},
               "target labels %s" % t["labels"])
         check(t["discoveredLabels"].get("__address__") == inst_py, "discoveredLabels has __address__")
         check(t["scrapeInterval"] == "1s" and t["scrapeTimeout"] == "900ms",
@@ -262,6 +266,7 @@ def main():
         check(all(open("/proc/%d/stat" % p).read().split()[21] == before[p] for p in pids),
               "collectors were reloaded, not restarted")
         check(value_of(m, 'up{job="py"}') == 1.0, "existing target unaffected by the reload")
+        check(value_of(m, 'up{job="py",site="lab"}') == 1.0, "global external_labels are on scraped series")
         st, js = m.api.get_json("/api/v1/targets")
         check(len(js["data"]["activeTargets"]) == 3, "three targets listed after the reload")
         log("PASS")
