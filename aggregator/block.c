@@ -4,7 +4,7 @@
  * Sections: file helpers (ULIDs, whole-file writes with fsync, reads);
  * meta.json; the writer (spooling, placement into frames, the dictionary
  * trial, the chunks file, the atomic rename); the reader (open, frames,
- * block_read_chunks); quarantine; compaction.
+ * block_read_chunks); quarantine. Compaction is in blockidx.c.
  *
  * Writer invariants: chunk bytes go to a spool file in the block's .tmp
  * directory as they arrive, so memory holds only keys and chunk metadata;
@@ -452,7 +452,8 @@ static size_t block_frame_raw(const struct block_writer *w, const uint8_t *spool
 
 /* Trains a dictionary on the chunks and measures it on up to
  * BLOCK_TRIAL_FRAMES frames; leaves it in *dict (malloc'd) when the mode
- * and the measurement say so. Failure to train just means no dictionary. */
+ * says so or (auto) when it saves over 1% with its own size counted, as
+ * extrapolated from the trial. Failure to train just means no dictionary. */
 static int block_dict_pick(struct block_writer *w, const uint8_t *spool, const uint32_t *first,
 			   uint32_t maxraw, ZSTD_CCtx *cctx, uint8_t **dict, size_t *dict_len,
 			   struct block_stats *st)
@@ -506,7 +507,7 @@ static int block_dict_pick(struct block_writer *w, const uint8_t *spool, const u
 	}
 	double scale = trial_raw ? (double)w->spool_len / (double)trial_raw : 1;
 	if (w->opts.dict == BLOCK_DICT_FORCE ||
-	    (double)st->trial_dict * scale + (double)dl < (double)st->trial_plain * scale)
+	    (double)st->trial_dict * scale + (double)dl < (double)st->trial_plain * scale * 0.99)
 		*dict_len = dl;
 out:
 	if (!*dict_len) {
@@ -799,7 +800,7 @@ static int block_chunks_open(struct block *b)
 
 /* Makes frame f the cached one (b->fbuf), checking both its headers, its
  * checksum and its size. Returns 0, -EPROTO, -ENOMEM, -errno. */
-static int block_frame_load(struct block *b, uint32_t f)
+int block_frame_load(struct block *b, uint32_t f)
 {
 	const struct block_frame *fr = &b->frames[f];
 	if ((long)f == b->fcur)
@@ -883,6 +884,7 @@ fail:
 	return rc;
 }
 
+/* The header values of an open block (owned by b). */
 const struct block_meta *block_get_meta(const struct block *b)
 {
 	return &b->meta;
@@ -944,150 +946,4 @@ int block_quarantine(const char *path, const char *why)
 		return 0;
 	}
 	return -EEXIST;
-}
-
-/* ---- compaction -------------------------------------------------------- */
-
-struct block_mchunk {
-	struct block_chunk c;
-	size_t off;                 /* into the merge buffer */
-};
-
-static int block_mchunk_cmp(const void *a, const void *b)
-{
-	const struct block_mchunk *x = a, *y = b;
-	if (x->c.min_ts != y->c.min_ts)
-		return x->c.min_ts < y->c.min_ts ? -1 : 1;
-	if (x->c.max_ts != y->c.max_ts)
-		return x->c.max_ts < y->c.max_ts ? -1 : 1;
-	return x->off < y->off ? -1 : x->off > y->off;
-}
-
-/* Merges the n blocks at inputs (one tier) into one new block under parent:
- * series with the same key get the chunk lists of all inputs, sorted by
- * time (overlaps kept and counted in meta); the compaction level is one
- * above the inputs' highest unless opts->level says otherwise. The path of
- * the new block goes to path[cap], its figures to st. The caller deletes the
- * inputs afterwards. Returns 0, -EPROTO (an input is damaged: logged with
- * its path; quarantine it), -EINVAL (no input, mixed tiers), -ENOMEM,
- * writer errors. */
-int block_compact(const char *const *inputs, size_t n, const char *parent, const struct block_opts *opts,
-		  char *path, size_t cap, struct block_stats *st)
-{
-	struct block **in = calloc(n + 1, sizeof(*in));
-	uint32_t *pos = calloc(n + 1, sizeof(*pos));
-	uint8_t **keys = calloc(n + 1, sizeof(*keys));
-	size_t *klen = calloc(n + 1, sizeof(*klen));
-	const char **srcs = calloc(n + 1, sizeof(*srcs));
-	struct block_buf mb = {0};
-	struct block_mchunk *mc = NULL;
-	struct block_chunk *cc = NULL;
-	size_t mccap = 0;
-	struct block_writer *w = NULL;
-	struct block_opts o = opts ? *opts : (struct block_opts){0};
-	char err[256];
-	int rc = -ENOMEM;
-
-	if (!in || !pos || !keys || !klen || !srcs)
-		goto out;
-	rc = -EINVAL;
-	if (n == 0)
-		goto out;
-	uint32_t level = 0;
-	for (size_t j = 0; j < n; j++) {
-		rc = block_open(inputs[j], 0, &in[j], err, sizeof(err));
-		if (rc) {
-			log_warn("block: compaction input %s unusable: %s", inputs[j], err);
-			goto out;
-		}
-		rc = -EINVAL;
-		if (strcmp(in[j]->meta.tier, in[0]->meta.tier) != 0)
-			goto out;
-		level = in[j]->meta.level > level ? in[j]->meta.level : level;
-		srcs[j] = in[j]->meta.ulid;
-		rc = -ENOMEM;
-		if (!(keys[j] = malloc(SERIES_KEY_MAX)))
-			goto out;
-	}
-	o.tier = o.tier ? o.tier : in[0]->meta.tier;
-	o.level = o.level ? o.level : level + 1;
-	o.sources = srcs;
-	o.nsources = n;
-	rc = block_writer_open(parent, &o, &w);
-	if (rc)
-		goto out;
-	for (;;) {
-		size_t best = n, nmc = 0;
-		uint64_t id;
-		size_t nc;
-		for (size_t j = 0; j < n; j++) {
-			if (pos[j] >= in[j]->nseries)
-				continue;
-			rc = block_idx_load(in[j], pos[j], &klen[j], &id, &nc);
-			if (rc)
-				goto out;
-			memcpy(keys[j], in[j]->key, klen[j]);
-			if (best == n || block_cmp_bytes(keys[j], klen[j], keys[best], klen[best]) < 0)
-				best = j;
-		}
-		if (best == n)
-			break;
-		mb.len = 0;
-		for (size_t j = 0; j < n; j++) {
-			if (pos[j] >= in[j]->nseries ||
-			    block_cmp_bytes(keys[j], klen[j], keys[best], klen[best]) != 0)
-				continue;
-			rc = block_idx_load(in[j], pos[j]++, &klen[j], &id, &nc);
-			for (size_t i = 0; i < nc && !rc; i++) {
-				struct block_cref *cr = &in[j]->crefs[i];
-				rc = block_frame_load(in[j], cr->frame);
-				if (rc)
-					break;
-				if (nmc == mccap) {
-					mccap = mccap ? 2 * mccap : 64;
-					struct block_mchunk *m2 = realloc(mc, mccap * sizeof(*mc));
-					struct block_chunk *c2 = m2 ? realloc(cc, mccap * sizeof(*cc)) : NULL;
-					mc = m2 ? m2 : mc;
-					cc = c2 ? c2 : cc;
-					if (!m2 || !c2) {
-						rc = -ENOMEM;
-						break;
-					}
-				}
-				mc[nmc++] = (struct block_mchunk){cr->c, mb.len};
-				block_buf_put(&mb, in[j]->fbuf + cr->off, cr->c.len);
-				rc = mb.err;
-			}
-			if (rc) {
-				if (rc == -EPROTO)
-					log_warn("block: compaction input %s damaged: %s", inputs[j], in[j]->err);
-				goto out;
-			}
-		}
-		qsort(mc, nmc, sizeof(*mc), block_mchunk_cmp);
-		for (size_t i = 0; i < nmc; i++) {
-			cc[i] = mc[i].c;
-			cc[i].data = mb.p + mc[i].off;
-		}
-		rc = block_writer_add_series(w, keys[best], klen[best], cc, nmc);
-		if (rc)
-			goto out;
-	}
-	rc = block_writer_finish(w, path, cap, st);
-	w = NULL;
-out:
-	block_writer_abort(w);
-	for (size_t j = 0; in && j < n; j++)
-		block_close(in[j]);
-	for (size_t j = 0; keys && j < n; j++)
-		free(keys[j]);
-	free(in);
-	free(pos);
-	free(keys);
-	free(klen);
-	free(srcs);
-	free(mb.p);
-	free(mc);
-	free(cc);
-	return rc;
 }

@@ -240,6 +240,9 @@ static inline int block_cmp_bytes(const uint8_t *a, size_t al, const uint8_t *b,
 	return al < bl ? -1 : al > bl;
 }
 
+/* block.c */
+int block_frame_load(struct block *b, uint32_t f);
+
 /* blockidx.c */
 int block_idx_build(struct block_writer *w, struct block_buf *out);
 int block_idx_parse(struct block *b, unsigned flags);

@@ -1,10 +1,11 @@
 /* blockidx: the index file of a block (format in block.h): building it
- * from a writer, checking and parsing it at open, and the lookups over it
- * (block_select, block_label_names, block_label_values).
+ * from a writer, checking and parsing it at open, the lookups over it
+ * (block_select, block_label_names, block_label_values), and compaction.
  *
- * Sections: building (symbols, series table, postings); parsing (header,
- * each section, the derived name table); series decoding; matcher
- * resolution through postings; the label queries.
+ * Sections: building (symbols, series table, postings, section
+ * compression); parsing (header, each section, the derived name table);
+ * series decoding; matcher resolution through postings; the label
+ * queries; compaction, a merge of input indexes in key order.
  *
  * Invariants after block_idx_parse() succeeded: every symbol ref, frame
  * ref, chunk range and ordinal in the index is in bounds, symbols and
@@ -17,6 +18,7 @@
 #include <zstd.h>
 
 #include "aggregator/block_pvt.h"
+#include "common/log.h"
 #include "common/records.h"
 
 /* ---- building ---------------------------------------------------------- */
@@ -780,34 +782,44 @@ static int blockidx_mark(struct block *b, const struct blockidx_set *s, const lo
 	return 0;
 }
 
+/* Calls cb with the symbols marked for the series the n matchers select:
+ * label names (nm == NULL) or the values of nm. */
+static int blockidx_label_strs(struct block *b, const struct block_name *nm, const struct matcher *m,
+			       size_t n, block_str_cb cb, void *arg)
+{
+	struct blockidx_set s = {0};
+	long want = nm ? (long)nm->sym : -1;
+	uint8_t *mark = calloc(b->nsyms + 1, 1);
+	int rc = mark ? blockidx_resolve(b, m, n, &s) : -ENOMEM;
+	uint32_t len;
+
+	if (!rc)
+		rc = blockidx_mark(b, &s, nm ? &want : NULL, mark);
+	for (uint32_t i = 0; i < b->nsyms && !rc; i++) {
+		if (mark[i]) {
+			const uint8_t *p = blockidx_sym(b, i, &len);
+			rc = cb(arg, (const char *)p, len);
+		}
+	}
+	free(mark);
+	free(s.v);
+	return rc;
+}
+
 /* Calls cb with every label name (sorted) of the series the n matchers
  * select; with n == 0, of every series. Returns 0, cb's non-zero value,
  * -ENOMEM, -EPROTO. */
 int block_label_names(struct block *b, const struct matcher *m, size_t n, block_str_cb cb, void *arg)
 {
-	struct blockidx_set s = {0};
-	uint8_t *mark = NULL;
 	int rc = 0;
 	uint32_t len;
 
-	if (n == 0) {
-		for (uint32_t i = 0; i < b->nnames && !rc; i++) {
-			const uint8_t *p = blockidx_sym(b, b->names[i].sym, &len);
-			rc = cb(arg, (const char *)p, len);
-		}
-		return rc;
+	if (n)
+		return blockidx_label_strs(b, NULL, m, n, cb, arg);
+	for (uint32_t i = 0; i < b->nnames && !rc; i++) {
+		const uint8_t *p = blockidx_sym(b, b->names[i].sym, &len);
+		rc = cb(arg, (const char *)p, len);
 	}
-	mark = calloc(b->nsyms + 1, 1);
-	rc = mark ? blockidx_resolve(b, m, n, &s) : -ENOMEM;
-	if (!rc)
-		rc = blockidx_mark(b, &s, NULL, mark);
-	for (uint32_t i = 0; i < b->nsyms && !rc; i++)
-		if (mark[i]) {
-			const uint8_t *p = blockidx_sym(b, i, &len);
-			rc = cb(arg, (const char *)p, len);
-		}
-	free(mark);
-	free(s.v);
 	return rc;
 }
 
@@ -818,31 +830,160 @@ int block_label_values(struct block *b, const char *name, size_t name_len, const
 		       size_t n, block_str_cb cb, void *arg)
 {
 	const struct block_name *nm = blockidx_name_find(b, name, name_len);
-	struct blockidx_set s = {0};
-	uint8_t *mark = NULL;
 	int rc = 0;
 	uint32_t len;
 
-	if (!nm)
-		return 0;
-	if (n == 0) {
-		for (uint32_t i = nm->first; i < nm->first + nm->n && !rc; i++) {
-			const uint8_t *p = blockidx_sym(b, b->pairs[i].value, &len);
-			rc = cb(arg, (const char *)p, len);
-		}
-		return rc;
+	if (!nm || n)
+		return nm ? blockidx_label_strs(b, nm, m, n, cb, arg) : 0;
+	for (uint32_t i = nm->first; i < nm->first + nm->n && !rc; i++) {
+		const uint8_t *p = blockidx_sym(b, b->pairs[i].value, &len);
+		rc = cb(arg, (const char *)p, len);
 	}
-	long want = nm->sym;
-	mark = calloc(b->nsyms + 1, 1);
-	rc = mark ? blockidx_resolve(b, m, n, &s) : -ENOMEM;
-	if (!rc)
-		rc = blockidx_mark(b, &s, &want, mark);
-	for (uint32_t i = 0; i < b->nsyms && !rc; i++)
-		if (mark[i]) {
-			const uint8_t *p = blockidx_sym(b, i, &len);
-			rc = cb(arg, (const char *)p, len);
+	return rc;
+}
+
+/* ---- compaction -------------------------------------------------------- */
+
+struct block_mchunk {
+	struct block_chunk c;
+	size_t off;                 /* into the merge buffer */
+};
+
+static int block_mchunk_cmp(const void *a, const void *b)
+{
+	const struct block_mchunk *x = a, *y = b;
+	if (x->c.min_ts != y->c.min_ts)
+		return x->c.min_ts < y->c.min_ts ? -1 : 1;
+	if (x->c.max_ts != y->c.max_ts)
+		return x->c.max_ts < y->c.max_ts ? -1 : 1;
+	return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* Merges the n blocks at inputs (one tier) into one new block under parent:
+ * series with the same key get the chunk lists of all inputs, sorted by
+ * time (overlaps kept and counted in meta); the compaction level is one
+ * above the inputs' highest unless opts->level says otherwise. The path of
+ * the new block goes to path[cap], its figures to st. The caller deletes the
+ * inputs afterwards. Returns 0, -EPROTO (an input is damaged: logged with
+ * its path; quarantine it), -EINVAL (no input, mixed tiers), -ENOMEM,
+ * writer errors. */
+int block_compact(const char *const *inputs, size_t n, const char *parent, const struct block_opts *opts,
+		  char *path, size_t cap, struct block_stats *st)
+{
+	struct block **in = calloc(n + 1, sizeof(*in));
+	uint32_t *pos = calloc(n + 1, sizeof(*pos));
+	uint8_t **keys = calloc(n + 1, sizeof(*keys));
+	size_t *klen = calloc(n + 1, sizeof(*klen));
+	const char **srcs = calloc(n + 1, sizeof(*srcs));
+	struct block_buf mb = {0};
+	struct block_mchunk *mc = NULL;
+	struct block_chunk *cc = NULL;
+	size_t mccap = 0;
+	struct block_writer *w = NULL;
+	struct block_opts o = opts ? *opts : (struct block_opts){0};
+	char err[256];
+	int rc = -ENOMEM;
+
+	if (!in || !pos || !keys || !klen || !srcs)
+		goto out;
+	rc = -EINVAL;
+	if (n == 0)
+		goto out;
+	uint32_t level = 0;
+	for (size_t j = 0; j < n; j++) {
+		rc = block_open(inputs[j], 0, &in[j], err, sizeof(err));
+		if (rc) {
+			log_warn("block: compaction input %s unusable: %s", inputs[j], err);
+			goto out;
 		}
-	free(mark);
-	free(s.v);
+		rc = -EINVAL;
+		if (strcmp(in[j]->meta.tier, in[0]->meta.tier) != 0)
+			goto out;
+		level = in[j]->meta.level > level ? in[j]->meta.level : level;
+		srcs[j] = in[j]->meta.ulid;
+		rc = -ENOMEM;
+		if (!(keys[j] = malloc(SERIES_KEY_MAX)))
+			goto out;
+	}
+	o.tier = o.tier ? o.tier : in[0]->meta.tier;
+	o.level = o.level ? o.level : level + 1;
+	o.sources = srcs;
+	o.nsources = n;
+	rc = block_writer_open(parent, &o, &w);
+	if (rc)
+		goto out;
+	for (;;) {
+		size_t best = n, nmc = 0;
+		uint64_t id;
+		size_t nc;
+		for (size_t j = 0; j < n; j++) {
+			if (pos[j] >= in[j]->nseries)
+				continue;
+			rc = block_idx_load(in[j], pos[j], &klen[j], &id, &nc);
+			if (rc)
+				goto out;
+			memcpy(keys[j], in[j]->key, klen[j]);
+			if (best == n || block_cmp_bytes(keys[j], klen[j], keys[best], klen[best]) < 0)
+				best = j;
+		}
+		if (best == n)
+			break;
+		mb.len = 0;
+		for (size_t j = 0; j < n; j++) {
+			if (pos[j] >= in[j]->nseries ||
+			    block_cmp_bytes(keys[j], klen[j], keys[best], klen[best]) != 0)
+				continue;
+			rc = block_idx_load(in[j], pos[j]++, &klen[j], &id, &nc);
+			for (size_t i = 0; i < nc && !rc; i++) {
+				struct block_cref *cr = &in[j]->crefs[i];
+				rc = block_frame_load(in[j], cr->frame);
+				if (rc)
+					break;
+				if (nmc == mccap) {
+					mccap = mccap ? 2 * mccap : 64;
+					struct block_mchunk *m2 = realloc(mc, mccap * sizeof(*mc));
+					struct block_chunk *c2 = m2 ? realloc(cc, mccap * sizeof(*cc)) : NULL;
+					mc = m2 ? m2 : mc;
+					cc = c2 ? c2 : cc;
+					if (!m2 || !c2) {
+						rc = -ENOMEM;
+						break;
+					}
+				}
+				mc[nmc++] = (struct block_mchunk){cr->c, mb.len};
+				block_buf_put(&mb, in[j]->fbuf + cr->off, cr->c.len);
+				rc = mb.err;
+			}
+			if (rc) {
+				if (rc == -EPROTO)
+					log_warn("block: compaction input %s damaged: %s", inputs[j], in[j]->err);
+				goto out;
+			}
+		}
+		qsort(mc, nmc, sizeof(*mc), block_mchunk_cmp);
+		for (size_t i = 0; i < nmc; i++) {
+			cc[i] = mc[i].c;
+			cc[i].data = mb.p + mc[i].off;
+		}
+		rc = block_writer_add_series(w, keys[best], klen[best], cc, nmc);
+		if (rc)
+			goto out;
+	}
+	rc = block_writer_finish(w, path, cap, st);
+	w = NULL;
+out:
+	block_writer_abort(w);
+	for (size_t j = 0; in && j < n; j++)
+		block_close(in[j]);
+	for (size_t j = 0; keys && j < n; j++)
+		free(keys[j]);
+	free(in);
+	free(pos);
+	free(keys);
+	free(klen);
+	free(srcs);
+	free(mb.p);
+	free(mc);
+	free(cc);
 	return rc;
 }

@@ -724,8 +724,8 @@ static double rollup_extrapolate(double res, uint64_t n, int64_t ft, double fv, 
 }
 
 /* Evaluates fn over the window (t - range_ms, t] from the buckets of rs
- * (see rollup.h and the DESIGN notes in the test for where this differs
- * from raw data). Returns 0 with *out set; -ENODATA when the window holds
+ * (rollup.h, "Accuracy", says where and by how much this differs from the
+ * raw data). Returns 0 with *out set; -ENODATA when the window holds
  * no value (fewer than two for increase/rate/delta), like Prometheus
  * returning no sample; -EINVAL for range_ms <= 0 or an unknown fn. span,
  * when not NULL, receives the buckets used and whether the result is exact. */
@@ -858,7 +858,9 @@ static int rollup_latest(const struct rollup_series *rs, int64_t t, int64_t *ts,
  * when each instant is a bucket end, or falls where the bucket holding it
  * has no value at or before it, or all its values are at or before it;
  * otherwise the bucket's first value stands in (a real sample less than W
- * older than the true one) and *inexact, when not NULL, counts the step.
+ * older than the true one; a stale marker between the bucket's first and
+ * last value is not kept, so such a step may show a value where Prometheus
+ * shows none) and *inexact, when not NULL, counts the step.
  * Returns 0, or -EINVAL for step <= 0, lookback_ms <= 0, or instants that
  * would overflow. vals and present are the caller's, nsteps long. */
 int rollup_last_at_steps(const struct rollup_series *rs, int64_t start, int64_t step, size_t nsteps,

@@ -1,7 +1,10 @@
 /* conformance_promql_parse: parses every query of Prometheus' PromQL test
  * files with common/promql_parse.
  *
- * Usage: conformance_promql_parse [-v] FILE.test...   (or a directory)
+ * Usage: conformance_promql_parse [-v] FILE.test|DIR...
+ * (a DIR with a promql/ subdirectory, like the shared conformance root
+ * scripts/run-tests passes, means the .test files in DIR/promql; -v prints each case
+ * and why skipped ones that do not parse fail)
  *
  * Each `eval instant at T EXPR`, `eval range from A to B step S EXPR` line
  * and their eval_fail / eval_ordered / eval_warn / eval_info forms is one
@@ -311,7 +314,11 @@ int main(int argc, char **argv)
 	}
 	for (; i < argc; i++) {
 		struct stat sb;
-		if (stat(argv[i], &sb) == 0 && S_ISDIR(sb.st_mode))
+		char sub[4096];
+		snprintf(sub, sizeof(sub), "%s/promql", argv[i]);
+		if (stat(sub, &sb) == 0 && S_ISDIR(sb.st_mode))
+			io |= conf_dir(sub, &st) != 0; /* the shared conformance root */
+		else if (stat(argv[i], &sb) == 0 && S_ISDIR(sb.st_mode))
 			io |= conf_dir(argv[i], &st) != 0;
 		else
 			io |= conf_file(argv[i], &st) != 0;
@@ -324,5 +331,9 @@ int main(int argc, char **argv)
 	       st.skip_hist + st.skip_exp);
 	if (io)
 		return 2;
+	if (st.passed + st.failed + st.skip_hist + st.skip_exp == 0) {
+		fprintf(stderr, "conformance: no cases found\n");
+		return 2;
+	}
 	return st.failed ? 1 : 0;
 }

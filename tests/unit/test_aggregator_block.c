@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "aggregator/block.h"
@@ -182,6 +183,13 @@ static void write_block(const struct tser *v, size_t n, const struct block_opts 
 	free(perm);
 }
 
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
 /* ---- collected results ---- */
 
 struct got {
@@ -262,7 +270,12 @@ static void test_round_trip_returns_every_series_and_chunk_byte_for_byte(void **
 	struct block_stats st;
 	struct block *b;
 	write_block(v, n, NULL, path, &st);
+	double t0 = now_ms();
+	assert_int_equal(block_open(path, 0, &b, err, sizeof(err)), 0);
+	double t1 = now_ms();
+	block_close(b);
 	assert_int_equal(block_open(path, BLOCK_OPEN_VERIFY, &b, err, sizeof(err)), 0);
+	print_message("open: %.2f ms, with BLOCK_OPEN_VERIFY %.2f ms\n", t1 - t0, now_ms() - t1);
 	const struct block_meta *m = block_get_meta(b);
 	assert_int_equal(m->series, n);
 	assert_string_equal(m->tier, "raw");
@@ -371,6 +384,7 @@ static void test_select_agrees_with_brute_force_reference_on_random_selectors(vo
 	assert_int_equal(block_open(path, 0, &b, err, sizeof(err)), 0);
 	rng_s = 0x12345;
 	size_t nonempty = 0, total = 0;
+	double t0 = now_ms();
 	for (int q = 0; q < 600; q++) {
 		struct matcher m[4];
 		size_t nm = 1 + rn(4);
@@ -392,7 +406,8 @@ static void test_select_agrees_with_brute_force_reference_on_random_selectors(vo
 		for (size_t i = 0; i < nm; i++)
 			matcher_free(&m[i]);
 	}
-	print_message("600 selectors: %zu non-empty, %zu series selected in all\n", nonempty, total);
+	print_message("600 selectors: %zu non-empty, %zu series selected in all, %.1f ms with the reference\n",
+		      nonempty, total, now_ms() - t0);
 	assert_true(nonempty > 150);
 	block_close(b);
 	tser_free(v, n);

@@ -305,8 +305,12 @@ static void test_add_raw_rejects_time_going_back_and_continues_the_last_bucket(v
 	assert_int_equal(rs.b[0].count, 4);
 	int64_t huge[] = {INT64_MAX};
 	assert_int_equal(rollup_add_raw(&rs, huge, v, 1), -ERANGE);
-	assert_int_equal(rollup_init(&rs, 0), -EINVAL);
 	rollup_destroy(&rs);
+	struct rollup_series bad;
+	assert_int_equal(rollup_init(&bad, 0), -EINVAL);
+	assert_int_equal(rollup_init(&bad, INT64_MAX), -EINVAL);
+	rollup_destroy(&bad);
+	rollup_destroy(NULL);
 }
 
 static void assert_buckets_equal(const struct rollup_series *a, const struct rollup_series *b,
