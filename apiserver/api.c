@@ -18,6 +18,7 @@
 
 #include "apiserver/eval.h"
 #include "apiserver/targetsapi.h"
+#include "apiserver/tsdbapi.h"
 #include "apiserver/json.h"
 #include "apiserver/sourcesapi.h"
 #include "common/httpd.h"
@@ -594,6 +595,10 @@ void api_handle(struct evhttp_request *req, void *arg)
 	} else if (strncmp(path, lv, sizeof(lv) - 1) == 0 && plen > sizeof(lv) - 1 + 7 &&
 		   strcmp(path + plen - 7, "/values") == 0) {
 		api_label_values(a, req, &params, path + sizeof(lv) - 1, plen - (sizeof(lv) - 1) - 7);
+	} else if (strcmp(path, "/api/v1/admin/tsdb/flush") == 0) {
+		tsdbapi_flush(req, a->fo, &a->res);
+	} else if (strcmp(path, "/api/v1/status/tsdb") == 0) {
+		tsdbapi_status(req, a->fo, &a->res);
 	} else if (strcmp(path, "/api/v1/status/buildinfo") == 0) {
 		api_buildinfo(req);
 	} else if (strcmp(path, "/api/v1/targets") == 0) {

@@ -375,6 +375,12 @@ static int fanout_take(struct fanout *f, uint64_t qid, const struct ring_rec *re
 			res->msg[n] = '\0';
 			if (n == 0)
 				snprintf(res->msg, sizeof(res->msg), "%s", strerror(-e.status));
+		} else if (e.status == 0 && e.msg_len && e.msg_len <= UINT16_MAX) {
+			/* A successful end may carry a summary (REC_Q_FLUSH): kept
+			 * as one more string of the answer. */
+			int rc = fanout_result_add_string(res, e.msg, (uint16_t)e.msg_len);
+			if (rc)
+				return rc;
 		}
 		return 1;
 	}

@@ -191,7 +191,7 @@ int rec_query_decode(struct rec_query *q, const void *data, size_t len)
 	q->limit = rec_get32(b + 40);
 	q->label_name_len = rec_get16(b + 44);
 	q->nmatchers = rec_get16(b + 46);
-	if (q->kind < REC_Q_SELECT || q->kind > REC_Q_LABEL_VALUES || q->nsets > REC_MAX_SETS ||
+	if (q->kind < REC_Q_SELECT || q->kind > REC_Q_STATUS || q->nsets > REC_MAX_SETS ||
 	    q->nmatchers > REC_MAX_MATCHERS)
 		return -EPROTO;
 	size_t off = REC_QUERY_HDR;

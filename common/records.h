@@ -94,6 +94,8 @@ enum rec_query_kind {
 	REC_Q_SERIES = 2,       /* series keys with samples in [start, end] */
 	REC_Q_LABEL_NAMES = 3,
 	REC_Q_LABEL_VALUES = 4, /* values of label_name */
+	REC_Q_FLUSH = 5,        /* admin: write the head to blocks and compact; END carries a summary */
+	REC_Q_STATUS = 6,       /* TSDB status: one REC_STRINGS record with a JSON object, then END */
 };
 
 enum rec_match_op {
