@@ -14,11 +14,14 @@
  *               vs.anchored / vs.smoothed (experimental modifiers).
  *   MATRIX_SEL  ms.vs (a VECTOR_SEL child that holds the matchers AND the
  *               offset/@ written after the range, as in Prometheus),
- *               ms.range_ms, or ms.range_expr when it is a duration
- *               expression that needs step()/range() at evaluation time.
+ *               ms.range_ms; ms.range_expr is set when the range was
+ *               written as a duration expression ("[1h/2]", "[step()]"):
+ *               when promql_duration_is_const(range_expr), range_ms already
+ *               holds its value, else evaluate it with
+ *               promql_duration_eval once step and range are known.
  *   SUBQUERY    sq.expr (instant vector), sq.range_ms, sq.step_ms (0 = the
- *               evaluation's default step), sq.range_expr / sq.step_expr,
- *               sq.mod.
+ *               evaluation's default step), sq.range_expr / sq.step_expr
+ *               (same rule as ms.range_expr), sq.mod.
  *   UNARY       un.op (PROMQL_OP_ADD or PROMQL_OP_SUB), un.expr. A unary
  *               minus on a number literal is folded into the number.
  *   BINARY      bin.op, bin.lhs, bin.rhs, bin.return_bool, bin.vm (vector
@@ -34,8 +37,13 @@
  *               PROMQL_DOP_STEP/RANGE have no children; MIN/MAX have two;
  *               unary minus/plus has lhs NULL; dur.wrapped = written in ().
  *
+ * Positions: pos is exact for every node (errors and the evaluator's
+ * messages use it); end is best effort.
+ *
  * Ownership: a tree is one allocation per node, freed by promql_free.
- * Nodes never share children.
+ * Nodes never share children. A tree is read-only after parsing and may be
+ * walked by several threads at once, except that each selector's matchers
+ * own PCRE2 match data, so matching is not thread-safe per selector.
  */
 #ifndef MCS_PROMQL_AST_H
 #define MCS_PROMQL_AST_H
@@ -151,7 +159,8 @@ struct promql_labels {
 /* Offset and @ of a selector or subquery. */
 struct promql_mod {
 	int64_t offset_ms;               /* positive looks back; 0 with no offset */
-	struct promql_node *offset_expr; /* non-constant duration expression, or NULL */
+	struct promql_node *offset_expr; /* written as a duration expression, or NULL
+					  * (offset_ms holds it when constant) */
 	uint8_t has_offset;
 	uint8_t at;                      /* enum promql_at */
 	int64_t at_ms;                   /* PROMQL_AT_TIMESTAMP: Unix ms */

@@ -149,29 +149,30 @@ static int promql_lex_scan_number(struct promql_lex *lx)
  * ParseFloat: 0x hex, leading-0 octal, else decimal float. */
 static int promql_lex_number_value(const char *s, size_t len, double *out)
 {
-	char buf[128];
-	if (len == 0 || len >= sizeof(buf))
-		return -EINVAL;
-	memcpy(buf, s, len);
-	buf[len] = '\0';
+	char *buf = strndup(s, len);
+	int rc = 0;
+	if (!buf)
+		return -ENOMEM;
 	char *end;
 	if (len > 2 && buf[0] == '0' && (buf[1] == 'x' || buf[1] == 'X')) {
 		errno = 0;
 		unsigned long long v = strtoull(buf + 2, &end, 16);
 		if (*end != '\0')
-			return -EINVAL;
-		*out = (errno == ERANGE) ? ldexp(1.0, 64) : (double)v;
-		return 0;
-	}
-	if (len > 1 && buf[0] == '0' && strspn(buf, "01234567") == len) {
+			rc = -EINVAL;
+		else
+			*out = (errno == ERANGE) ? ldexp(1.0, 64) : (double)v;
+	} else if (len > 1 && buf[0] == '0' && strspn(buf, "01234567") == len) {
 		*out = (double)strtoull(buf, NULL, 8);
-		return 0;
+	} else {
+		errno = 0;
+		*out = strtod(buf, &end);
+		if (*end != '\0' || end == buf)
+			rc = -EINVAL;
+		else if (errno == ERANGE && isinf(*out))
+			rc = -ERANGE; /* Go's ParseFloat fails on overflow, not underflow */
 	}
-	errno = 0;
-	*out = strtod(buf, &end);
-	if (*end != '\0' || end == buf)
-		return -EINVAL;
-	return 0;
+	free(buf);
+	return rc;
 }
 
 static enum promql_tok promql_lex_error(struct promql_lex *lx, struct promql_token *t, size_t pos,
@@ -191,8 +192,11 @@ static enum promql_tok promql_lex_number_or_duration(struct promql_lex *lx, stru
 	if (promql_lex_scan_number(lx)) {
 		t->type = PROMQL_T_NUMBER;
 		t->len = (uint32_t)(lx->pos - start);
-		if (promql_lex_number_value(lx->s + start, t->len, &t->num) != 0)
-			return promql_lex_error(lx, t, start, "bad number syntax");
+		int rc = promql_lex_number_value(lx->s + start, t->len, &t->num);
+		if (rc == -ERANGE)
+			return promql_lex_error(lx, t, start, "error parsing number: value out of range");
+		if (rc != 0)
+			return promql_lex_error(lx, t, start, rc == -ENOMEM ? "out of memory" : "bad number syntax");
 		return t->type;
 	}
 	/* A duration: digits and unit letters, ending on a non-identifier. */
@@ -257,6 +261,12 @@ enum promql_tok promql_lex_next(struct promql_lex *lx, struct promql_token *t)
 	}
 	t->pos = (uint32_t)lx->pos;
 	if (lx->pos >= lx->len) {
+		if (lx->brace)
+			return promql_lex_error(lx, t, lx->pos, "unexpected end of input inside braces");
+		if (lx->bracket)
+			return promql_lex_error(lx, t, lx->pos, "unclosed left bracket");
+		if (lx->parens)
+			return promql_lex_error(lx, t, lx->pos, "unclosed left parenthesis");
 		t->type = PROMQL_T_EOF;
 		return t->type;
 	}
@@ -283,18 +293,43 @@ enum promql_tok promql_lex_next(struct promql_lex *lx, struct promql_token *t)
 		}
 		return t->type;
 	}
-	if (c == ':' && c2 != ':' && lx->pos + 1 < lx->len && promql_lex_alpha(c2)) {
-		/* ':' may not start a metric name in PromQL outside a subquery. */
-	}
 	enum promql_tok type;
 	size_t n = 1;
 	switch (c) {
-	case '(': type = PROMQL_T_LPAREN; break;
-	case ')': type = PROMQL_T_RPAREN; break;
-	case '{': type = PROMQL_T_LBRACE; break;
-	case '}': type = PROMQL_T_RBRACE; break;
-	case '[': type = PROMQL_T_LBRACKET; break;
-	case ']': type = PROMQL_T_RBRACKET; break;
+	case '(':
+		type = PROMQL_T_LPAREN;
+		lx->parens++;
+		break;
+	case ')':
+		if (lx->parens == 0)
+			return promql_lex_error(lx, t, lx->pos, "unexpected right parenthesis ')'");
+		type = PROMQL_T_RPAREN;
+		lx->parens--;
+		break;
+	case '{':
+		if (lx->brace)
+			return promql_lex_error(lx, t, lx->pos, "unexpected left brace '{'");
+		type = PROMQL_T_LBRACE;
+		lx->brace = 1;
+		break;
+	case '}':
+		if (!lx->brace)
+			return promql_lex_error(lx, t, lx->pos, "unexpected right brace '}'");
+		type = PROMQL_T_RBRACE;
+		lx->brace = 0;
+		break;
+	case '[':
+		if (lx->bracket)
+			return promql_lex_error(lx, t, lx->pos, "unexpected left bracket '['");
+		type = PROMQL_T_LBRACKET;
+		lx->bracket = 1;
+		break;
+	case ']':
+		if (!lx->bracket)
+			return promql_lex_error(lx, t, lx->pos, "unexpected right bracket ']'");
+		type = PROMQL_T_RBRACKET;
+		lx->bracket = 0;
+		break;
 	case ',': type = PROMQL_T_COMMA; break;
 	case ':': type = PROMQL_T_COLON; break;
 	case '@': type = PROMQL_T_AT; break;

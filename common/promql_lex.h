@@ -63,13 +63,18 @@ struct promql_lex {
 	size_t pos;      /* next byte to read */
 	char err[160];   /* message for the last PROMQL_T_ERROR */
 	uint32_t err_pos;
+	uint32_t parens;   /* open "(" not yet closed */
+	uint8_t bracket;   /* inside [...] */
+	uint8_t brace;     /* inside {...} */
 };
 
 /* Points the lexer at s[0..len) (borrowed; must outlive the lexer). */
 void promql_lex_init(struct promql_lex *lx, const char *s, size_t len);
 
 /* Reads the next token into *t, skipping spaces and # comments. Returns
- * t->type; on PROMQL_T_ERROR lx->err and lx->err_pos describe the fault. */
+ * t->type; on PROMQL_T_ERROR lx->err and lx->err_pos describe the fault.
+ * Like Prometheus' lexer it balances brackets: a ")" or "]" with nothing
+ * open, and end of input inside (, [ or {, are lexical errors. */
 enum promql_tok promql_lex_next(struct promql_lex *lx, struct promql_token *t);
 
 /* Short human name of a token type ("identifier", "\"(\"", ...). */

@@ -79,7 +79,22 @@ void promql_parse_unexpected(struct promql_parser *p, const char *ctx, const cha
 	char desc[96];
 	if (t->type == PROMQL_T_ERROR)
 		return; /* the lexer's message is already set */
-	if (t->type == PROMQL_T_EOF)
+	static const char *const kws[] = {"by", "without", "on", "ignoring", "group_left",
+					   "group_right", "bool", "offset", "start", "end"};
+	static const char *const ops[] = {"and", "or", "unless", "atan2"};
+	const char *kw = NULL, *op = NULL;
+	for (size_t i = 0; i < sizeof(kws) / sizeof(kws[0]) && !kw; i++)
+		if (promql_parse_kw(p, kws[i]))
+			kw = kws[i];
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]) && !op; i++)
+		if (promql_parse_kw(p, ops[i]))
+			op = ops[i];
+	if (t->type >= PROMQL_T_AT && t->type <= PROMQL_T_GTE) {
+		/* Operators print as Prometheus does: <op:+>. */
+		snprintf(desc, sizeof(desc), "<op:%.*s>", (int)t->len, p->lx.s + t->pos);
+	} else if (kw || op) {
+		snprintf(desc, sizeof(desc), op ? "<op:%.*s>" : "<%.*s>", (int)t->len, p->lx.s + t->pos);
+	} else if (t->type == PROMQL_T_EOF)
 		snprintf(desc, sizeof(desc), "end of input");
 	else if (t->type >= PROMQL_T_IDENT && t->type <= PROMQL_T_STRING)
 		snprintf(desc, sizeof(desc), "%s \"%.*s\"", promql_lex_name(t->type),
@@ -519,6 +534,8 @@ static struct promql_node *promql_parse_primary(struct promql_parser *p)
 			    (next.type == PROMQL_T_IDENT &&
 			     (promql_lex_is_kw(&p->lx, &next, "by") || promql_lex_is_kw(&p->lx, &next, "without")))))
 			return promql_parse_aggregate(p, agg);
+		if (promql_parse_reserved(p))
+			break;
 		if (next.type == PROMQL_T_LPAREN && !agg) {
 			const struct promql_func *fn = promql_func_lookup(p->lx.s + pos, p->cur.len);
 			if (!fn) {
@@ -528,8 +545,6 @@ static struct promql_node *promql_parse_primary(struct promql_parser *p)
 			}
 			return promql_parse_call(p, fn);
 		}
-		if (promql_parse_reserved(p))
-			break;
 		return promql_sel_selector(p, 1);
 	}
 	default:

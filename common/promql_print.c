@@ -124,6 +124,28 @@ void promql_print_float(struct promql_buf *b, double v)
 	promql_print_raw(b, out, o);
 }
 
+/* Length of the valid UTF-8 sequence at s (lead byte >= 0x80), or 0. */
+static size_t promql_print_utf8_len(const char *s, size_t avail)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t n;
+	uint32_t cp, min;
+	if (u[0] >= 0xc2 && u[0] <= 0xdf) { n = 2; cp = u[0] & 0x1f; min = 0x80; }
+	else if (u[0] >= 0xe0 && u[0] <= 0xef) { n = 3; cp = u[0] & 0x0f; min = 0x800; }
+	else if (u[0] >= 0xf0 && u[0] <= 0xf4) { n = 4; cp = u[0] & 0x07; min = 0x10000; }
+	else return 0;
+	if (avail < n)
+		return 0;
+	for (size_t k = 1; k < n; k++) {
+		if ((u[k] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (u[k] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp < 0xe000))
+		return 0;
+	return n;
+}
+
 void promql_print_quote(struct promql_buf *b, const char *s, size_t len)
 {
 	char tmp[8];
@@ -143,13 +165,24 @@ void promql_print_quote(struct promql_buf *b, const char *s, size_t len)
 		case '"': esc = "\\\""; break;
 		default: break;
 		}
+		size_t seq = c >= 0x80 ? promql_print_utf8_len(s + i, len - i) : 1;
 		if (esc) {
 			promql_print_str(b, esc);
-		} else if (c < 0x20 || c == 0x7f) {
+		} else if (c < 0x20 || c == 0x7f || seq == 0) {
+			/* Controls and bytes that are not valid UTF-8, as Go does. */
 			snprintf(tmp, sizeof(tmp), "\\x%02x", c);
 			promql_print_str(b, tmp);
+		} else if (seq == 2 && c == 0xc2 &&
+			   ((unsigned char)s[i + 1] <= 0xa0 || (unsigned char)s[i + 1] == 0xad)) {
+			/* C1 controls, no-break space and soft hyphen are not
+			 * printable for Go's strconv.IsPrint (other non-printable
+			 * runes outside Latin-1 are copied as they are). */
+			snprintf(tmp, sizeof(tmp), "\\u%04x", (unsigned char)s[i + 1]);
+			promql_print_str(b, tmp);
+			i += 1;
 		} else {
-			promql_print_raw(b, (const char *)&c, 1);
+			promql_print_raw(b, s + i, seq);
+			i += seq - 1;
 		}
 	}
 	promql_print_raw(b, "\"", 1);

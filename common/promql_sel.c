@@ -428,14 +428,13 @@ fail:
 static int promql_sel_offset(struct promql_parser *p, struct promql_node *e)
 {
 	struct promql_mod *mod = promql_sel_mod_of(e);
-	uint32_t pos = p->cur.pos;
 	promql_parse_advance(p);
 	if (!mod) {
-		promql_parse_errf(p, pos, "offset modifier must be preceded by an instant vector selector or range vector selector or a subquery");
+		promql_parse_errf(p, e->pos, "offset modifier must be preceded by an instant vector selector or range vector selector or a subquery");
 		return -EINVAL;
 	}
 	if (mod->has_offset) {
-		promql_parse_errf(p, pos, "offset may not be set multiple times");
+		promql_parse_errf(p, e->pos, "offset may not be set multiple times");
 		return -EINVAL;
 	}
 	struct promql_node *d = NULL;
@@ -460,14 +459,13 @@ static int promql_sel_offset(struct promql_parser *p, struct promql_node *e)
 static int promql_sel_at(struct promql_parser *p, struct promql_node *e)
 {
 	struct promql_mod *mod = promql_sel_mod_of(e);
-	uint32_t pos = p->cur.pos;
 	promql_parse_advance(p);
 	if (!mod) {
-		promql_parse_errf(p, pos, "@ modifier must be preceded by an instant vector selector or range vector selector or a subquery");
+		promql_parse_errf(p, e->pos, "@ modifier must be preceded by an instant vector selector or range vector selector or a subquery");
 		return -EINVAL;
 	}
 	if (mod->at) {
-		promql_parse_errf(p, pos, "@ modifier may not be set multiple times");
+		promql_parse_errf(p, e->pos, "@ modifier may not be set multiple times");
 		return -EINVAL;
 	}
 	if (promql_parse_kw(p, "start") || promql_parse_kw(p, "end")) {
