@@ -10,6 +10,14 @@
  * consumed from read_pos again, and the store drops the exact duplicates
  * (same series, same timestamp) that the overlap brings. On SIGTERM it
  * drains its sample rings (collectors stop first), then exits.
+ *
+ * Blocks (tsdb.h, <data_dir>/shard-<j>/blocks): opened before the WAL is
+ * replayed; the head is written to a block when REC_Q_FLUSH asks (then
+ * everything that can be compacted is) and, checked every
+ * TSDB_FLUSH_CHECK_MS from the main loop, when its oldest sample is older
+ * than TSDB_BLOCK_RANGE_MS (at most every TSDB_FLUSH_MIN_GAP_MS). Never
+ * during replay: the flush deletes WAL segments, and replay reads them.
+ * A flush is followed by compaction, downsampling and retention.
  */
 #include <errno.h>
 #include <limits.h>
@@ -20,6 +28,7 @@
 #include "aggregator/forward.h"
 #include "aggregator/query.h"
 #include "aggregator/store.h"
+#include "aggregator/tsdb.h"
 #include "aggregator/wal.h"
 #include "common/log.h"
 #include "common/stage.h"
@@ -33,6 +42,10 @@ struct aggregator {
 	struct store store;
 	struct forward fwd;
 	struct wal wal;
+	struct tsdb tsdb;
+	uint64_t next_check_ms;   /* monotonic: next automatic flush check */
+	int64_t last_flush_ms;    /* wall clock of the last automatic flush */
+	int64_t last_maint_ms;    /* wall clock of the last maintenance */
 	int replaying;            /* 1 while the WAL is replayed: no forwarding */
 	struct ring samples[AGG_MAX_RINGS];
 	struct ring queries[AGG_MAX_RINGS];
@@ -126,6 +139,58 @@ static int agg_consume_samples(struct aggregator *a, struct ring *r)
 	return taken;
 }
 
+/* Writes the head to a block and runs maintenance (all: compact
+ * everything). Exits on a WAL failure (as ingestion does: restart and
+ * replay); block errors are logged and returned. */
+static int agg_flush(struct aggregator *a, int all, struct tsdb_flush_result *r)
+{
+	int rc = tsdb_flush_head(&a->tsdb, &a->store, &a->wal, r);
+	if (rc != 0 && a->wal.broken) {
+		log_error("WAL failed during a head flush: %s; exiting", strerror(-rc));
+		exit(1);
+	}
+	int mrc = tsdb_maintain(&a->tsdb, all, r);
+	a->last_maint_ms = a->tsdb.now_ms();
+	ctl_set(a->st.slot, CTL_C_SERIES, a->store.nseries);
+	return rc ? rc : mrc;
+}
+
+/* Answers REC_Q_FLUSH: a REC_END with a JSON summary. */
+static int agg_flush_query(struct aggregator *a, const struct rec_query *q, struct ring *reply)
+{
+	struct tsdb_flush_result r;
+	char msg[512];
+	int rc = agg_flush(a, 1, &r);
+	if (rc != 0)
+		snprintf(msg, sizeof(msg), "flush failed: %s", strerror(-rc));
+	else
+		snprintf(msg, sizeof(msg),
+			 "{\"blocks_written\":%u,\"series\":%llu,\"samples\":%llu,\"bytes\":%llu,"
+			 "\"compacted\":%u,\"rollup_blocks\":%u,\"deleted\":%u,\"blocks\":%zu}",
+			 r.blocks_written, (unsigned long long)r.series, (unsigned long long)r.samples,
+			 (unsigned long long)r.bytes, r.compacted, r.rollup_blocks, r.deleted, a->tsdb.nblocks);
+	return query_reply_end(reply, q->qid, rc, msg, 2000);
+}
+
+/* Automatic flush and periodic maintenance, from the main loop. */
+static void agg_tsdb_tick(struct aggregator *a)
+{
+	uint64_t mono = segment_now_mono_ms();
+	if (mono < a->next_check_ms)
+		return;
+	a->next_check_ms = mono + TSDB_FLUSH_CHECK_MS;
+	int64_t now = a->tsdb.now_ms();
+	if (now - a->last_flush_ms >= (int64_t)TSDB_FLUSH_MIN_GAP_MS && tsdb_flush_due(&a->tsdb, &a->store, now)) {
+		a->last_flush_ms = now;
+		log_info("head holds samples older than %lld ms: flushing it to a block",
+			 (long long)TSDB_BLOCK_RANGE_MS);
+		agg_flush(a, 0, NULL);
+	} else if (now - a->last_maint_ms >= 3600 * 1000LL) {
+		tsdb_maintain(&a->tsdb, 0, NULL); /* retention moves with the clock */
+		a->last_maint_ms = now;
+	}
+}
+
 static int agg_consume_queries(struct aggregator *a, uint32_t p)
 {
 	struct ring_rec rec;
@@ -142,7 +207,9 @@ static int agg_consume_queries(struct aggregator *a, uint32_t p)
 			continue;
 		}
 		ctl_add(a->st.slot, CTL_C_QUERIES, 1);
-		if (query_serve(&a->store, &q, &a->replies[p], 2000) != 0) {
+		int qrc = q.kind == REC_Q_FLUSH ? agg_flush_query(a, &q, &a->replies[p])
+						: query_serve(&a->store, &a->tsdb, &q, &a->replies[p], 2000);
+		if (qrc != 0) {
 			ctl_add(a->st.slot, CTL_C_QUERY_ERRORS, 1);
 			log_warn("reply ring %s stayed full: answer to query %llx abandoned",
 				 a->replies[p].hdr->name, (unsigned long long)q.qid);
@@ -242,6 +309,14 @@ int main(int argc, char **argv)
 {
 	static struct aggregator a;
 	stage_init(&a.st, CTL_AGGREGATOR, argc, argv);
+	char tdir[PATH_MAX];
+	snprintf(tdir, sizeof(tdir), "%s/shard-%u", a.st.cfg.data_dir, a.st.index);
+	int trc = tsdb_open(&a.tsdb, tdir, NULL);
+	if (trc != 0) {
+		log_error("tsdb_open(%s) failed: %s", tdir, strerror(-trc));
+		return 1;
+	}
+	a.last_maint_ms = a.tsdb.now_ms();
 	if (store_init(&a.store) != 0 || agg_wal_start(&a) != 0 || agg_open(&a) != 0)
 		return 1;
 	stage_set_ready(&a.st, 1);
@@ -254,6 +329,8 @@ int main(int argc, char **argv)
 		for (uint32_t p = 0; p < a.napi; p++)
 			work += agg_consume_queries(&a, p);
 		stage_beat(&a.st);
+		if (!stage_stop_requested)
+			agg_tsdb_tick(&a);
 		int wrc = wal_tick(&a.wal);
 		if (wrc != 0) {
 			log_error("WAL background write or fsync failed: %s", strerror(-wrc));
@@ -283,6 +360,7 @@ int main(int argc, char **argv)
 	}
 	forward_fini(&a.fwd);
 	wal_close(&a.wal);
+	tsdb_close(&a.tsdb);
 	store_free(&a.store);
 	stage_fini(&a.st);
 	return 0;

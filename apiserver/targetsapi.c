@@ -133,36 +133,122 @@ static void targetsapi_entry(struct json_w *w, const struct targets_entry *e)
 	json_raw(w, "}", 1);
 }
 
+/* Table i, attached on first use; NULL while its collector has not
+ * created it (the next request tries again). */
+static struct targets *targetsapi_table(struct targetsapi *t, uint32_t i)
+{
+	if (!t->attached[i]) {
+		if (targets_attach(&t->tables[i], t->instance, i) != 0)
+			return NULL;
+		t->attached[i] = 1;
+	}
+	return &t->tables[i];
+}
+
+/* A scrape pool's number of dropped targets (droppedTargetCounts). */
+struct targetsapi_pool {
+	char name[sizeof(((struct targets_entry *)0)->pool)];
+	size_t n;
+};
+
+static int targetsapi_cmp_pool(const void *a, const void *b)
+{
+	return strcmp(((const struct targetsapi_pool *)a)->name, ((const struct targetsapi_pool *)b)->name);
+}
+
+/* Counts one dropped target of `pool` into *ps. Returns 0 or -ENOMEM (the
+ * counts so far stay). */
+static int targetsapi_count_pool(struct targetsapi_pool **ps, size_t *n, size_t *cap, const char *pool)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (!strcmp((*ps)[i].name, pool)) {
+			(*ps)[i].n++;
+			return 0;
+		}
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 8;
+		struct targetsapi_pool *a = realloc(*ps, nc * sizeof(*a));
+		if (!a)
+			return -ENOMEM;
+		*ps = a;
+		*cap = nc;
+	}
+	snprintf((*ps)[*n].name, sizeof((*ps)[*n].name), "%s", pool);
+	(*ps)[(*n)++].n = 1;
+	return 0;
+}
+
+/* Writes the entries of every table that are dropped (or not), comma-
+ * separated; counts dropped ones per pool into *ps when ps is set. Returns
+ * the number written. */
+static size_t targetsapi_list(struct targetsapi *t, struct json_w *w, int dropped, struct targetsapi_pool **ps,
+			      size_t *nps, size_t *cap)
+{
+	size_t count = 0;
+	for (uint32_t i = 0; i < t->n; i++) {
+		struct targets *tb = targetsapi_table(t, i);
+		uint32_t n = tb ? targets_count(tb) : 0;
+		for (uint32_t s = 0; s < n; s++) {
+			int rc = targets_read(tb, s, t->scratch);
+			if (rc < 0)
+				log_warn("target table %u slot %u: kept changing while read", i, s);
+			if (rc != 1 || !t->scratch->dropped != !dropped)
+				continue;
+			if (count++)
+				json_raw(w, ",", 1);
+			if (!dropped) {
+				targetsapi_entry(w, t->scratch);
+				continue;
+			}
+			/* Prometheus 3's shape; 2.x readers ignore scrapePool. */
+			json_lit(w, "{\"discoveredLabels\":");
+			targetsapi_labels(w, t->scratch->discovered, t->scratch->discovered_len);
+			json_lit(w, ",\"scrapePool\":");
+			json_str(w, t->scratch->pool, strlen(t->scratch->pool));
+			json_raw(w, "}", 1);
+			if (ps && targetsapi_count_pool(ps, nps, cap, t->scratch->pool) != 0) {
+				log_warn("targets: out of memory for droppedTargetCounts; left out");
+				free(*ps);
+				*ps = NULL;
+				*nps = 0;
+			}
+		}
+	}
+	return count;
+}
+
 size_t targetsapi_render(struct targetsapi *t, const char *state, struct evbuffer *out)
 {
-	int active = !state || !*state || strcasecmp(state, "any") == 0 || strcasecmp(state, "active") == 0;
-	size_t count = 0;
+	int any = !state || !*state || strcasecmp(state, "any") == 0;
+	int active = any || strcasecmp(state, "active") == 0;
+	int dropped = any || strcasecmp(state, "dropped") == 0;
+	struct targetsapi_pool *ps = NULL;
+	size_t count = 0, nps = 0, cap = 0;
 	struct json_w *w = malloc(sizeof(*w));
 	if (!w)
 		return 0;
 	json_init(w, out);
 	json_lit(w, "{\"status\":\"success\",\"data\":{\"activeTargets\":[");
-	for (uint32_t i = 0; active && i < t->n; i++) {
-		if (!t->attached[i]) {
-			if (targets_attach(&t->tables[i], t->instance, i) != 0)
-				continue; /* not created yet: the next request tries again */
-			t->attached[i] = 1;
-		}
-		uint32_t n = targets_count(&t->tables[i]);
-		for (uint32_t s = 0; s < n; s++) {
-			int rc = targets_read(&t->tables[i], s, t->scratch);
-			if (rc < 0)
-				log_warn("target table %u slot %u: kept changing while read", i, s);
-			if (rc != 1)
-				continue;
-			if (count++)
-				json_raw(w, ",", 1);
-			targetsapi_entry(w, t->scratch);
-		}
+	if (active)
+		count += targetsapi_list(t, w, 0, NULL, NULL, NULL);
+	json_lit(w, "],\"droppedTargets\":[");
+	if (dropped)
+		count += targetsapi_list(t, w, 1, &ps, &nps, &cap);
+	json_lit(w, "],\"droppedTargetCounts\":{");
+	if (nps)
+		qsort(ps, nps, sizeof(*ps), targetsapi_cmp_pool);
+	for (size_t i = 0; i < nps; i++) {
+		char num[32];
+		int nl = snprintf(num, sizeof(num), "%zu", ps[i].n);
+		if (i)
+			json_raw(w, ",", 1);
+		json_str(w, ps[i].name, strlen(ps[i].name));
+		json_raw(w, ":", 1);
+		json_raw(w, num, (size_t)nl);
 	}
-	/* Dropped targets are not recorded by the collectors (yet). */
-	json_lit(w, "],\"droppedTargets\":[],\"droppedTargetCounts\":{}}}");
+	json_lit(w, "}}}");
 	json_flush(w);
+	free(ps);
 	free(w);
 	return count;
 }

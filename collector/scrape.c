@@ -1,6 +1,7 @@
 /* scrape: see scrape.h. Scheduling, per-target lifecycle, reloads.
  *
- * Sections: targets (create, move on reload, destroy), the target table,
+ * Sections: targets (create, move on reload, destroy), the target table
+ * (active targets, then this collector's share of the dropped ones),
  * scheduling (timers), a scrape's completion, configuration (load, apply,
  * reload triggers).
  *
@@ -65,6 +66,61 @@ static void scrape_table_result(struct scrape_target *tg, const struct scrapecac
 	targets_put_str(e->last_error, sizeof(e->last_error), r->up ? "" : r->err);
 	targets_write_end(&s->table, (uint32_t)tg->slot);
 	atomic_store_explicit(&s->table.t->updated_ms, segment_now_real_ms(), memory_order_relaxed);
+}
+
+/* The number of dropped targets listed in the table now. */
+static size_t scrape_table_ndropped(const struct scrape *s)
+{
+	size_t n = 0;
+	for (int sl = s->table_ok ? targets_next_dropped(&s->table, 0) : -ENOENT; sl >= 0;
+	     sl = targets_next_dropped(&s->table, (uint32_t)sl + 1))
+		n++;
+	return n;
+}
+
+/* Lists this collector's share (hash of the discovered labels %
+ * collectors) of the targets relabel_configs dropped in c (NULL: none).
+ * The previous list's slots are rewritten in place, so a reader never sees
+ * the list vanish during a reload; new slots are taken only once those are
+ * used up, and the ones left over are released. A full table leaves the
+ * rest out (logged); out of memory keeps the previous list (logged). */
+static void scrape_table_dropped(struct scrape *s, const struct scrapeconf *c)
+{
+	struct scrapeconf_target *d = NULL;
+	long nd = 0;
+	size_t left_out = 0;
+	if (!s->table_ok)
+		return;
+	if (c && (nd = scrapeconf_dropped(c, &d)) < 0) {
+		log_error("scrape: listing the dropped targets failed: %s", strerror((int)-nd));
+		return;
+	}
+	int old = targets_next_dropped(&s->table, 0);
+	for (long i = 0; i < nd; i++) {
+		if (d[i].hash % s->ncollectors != s->index)
+			continue;
+		int sl = old >= 0 ? old : targets_alloc(&s->table);
+		if (sl < 0) {
+			left_out++;
+			continue;
+		}
+		if (old >= 0)
+			old = targets_next_dropped(&s->table, (uint32_t)old + 1);
+		struct targets_entry *e = targets_write_begin(&s->table, (uint32_t)sl);
+		memset((char *)e + sizeof(e->seq), 0, sizeof(*e) - sizeof(e->seq));
+		e->used = 1;
+		e->dropped = 1;
+		e->hash = d[i].hash;
+		targets_put_str(e->pool, sizeof(e->pool), d[i].job->job_name);
+		e->discovered_len = (uint16_t)targets_put_labels(e->discovered, sizeof(e->discovered), &d[i].discovered, 1);
+		targets_write_end(&s->table, (uint32_t)sl);
+	}
+	for (; old >= 0; old = targets_next_dropped(&s->table, (uint32_t)old + 1))
+		targets_release(&s->table, (uint32_t)old);
+	scrapeconf_targets_free(d, nd > 0 ? (size_t)nd : 0);
+	atomic_store_explicit(&s->table.t->updated_ms, segment_now_real_ms(), memory_order_relaxed);
+	if (left_out)
+		log_warn("scrape: target table full; %zu dropped target(s) not listed", left_out);
 }
 
 /* ---- scheduling ---- */
@@ -402,6 +458,10 @@ static int scrape_apply(struct scrape *s, struct scrapeconf *c, int same)
 		}
 	}
 	qsort(nt, mine, sizeof(*nt), scrape_cmp_hash);
+	/* Active targets have the table first: when they might not fit beside
+	 * the listed dropped ones, those go now and get what is left after. */
+	if (s->n + mine + scrape_table_ndropped(s) > TARGETS_MAX)
+		scrape_table_dropped(s, NULL);
 	struct scrape_target **out = calloc(mine ? mine : 1, sizeof(*out));
 	if (!out) {
 		scrapeconf_targets_free(nt, (size_t)cnt);
@@ -439,6 +499,7 @@ static int scrape_apply(struct scrape *s, struct scrapeconf *c, int same)
 		s->conf = *c;
 		s->have_conf = 1;
 	}
+	scrape_table_dropped(s, &s->conf);
 	int64_t sd = scrape_sd_interval(&s->conf);
 	s->next_sd_ms = sd ? segment_now_real_ms() + sd : 0;
 	log_info("scrape: %zu target(s) on this collector (%zu added, %zu removed, %ld in all)", s->n, added,

@@ -12,7 +12,8 @@
  * that do not concern scraping); nothing is skipped silently. A struct
  * scrapeconf is either fully loaded or empty.
  *
- * Sections: readers, relabel rules, jobs, file_sd, loading, targets.
+ * Sections: readers, relabel rules, jobs, file_sd, loading, targets (the
+ * targets relabel_configs drop are listed by scrapeconf_dropped.c).
  */
 #include "common/scrapeconf.h"
 
@@ -26,6 +27,7 @@
 
 #include "common/cfgtree.h"
 #include "common/config.h"
+#include "common/scrapeconf_pvt.h"
 
 /* ---- readers ------------------------------------------------------------ */
 
@@ -846,26 +848,18 @@ out:
 	return rc;
 }
 
-static void scrapeconf_target_free(struct scrapeconf_target *t)
-{
-	free(t->url);
-	free(t->host);
-	free(t->path_query);
-	relabel_labels_free(&t->labels);
-	relabel_labels_free(&t->discovered);
-	memset(t, 0, sizeof(*t));
-}
-
 static int scrapeconf_setl(struct relabel_labels *ls, const char *n, const char *v)
 {
 	return relabel_labels_set(ls, n, strlen(n), v, strlen(v));
 }
 
 /* Builds one target from address `addr` of group g like Prometheus'
- * PopulateLabels. Returns 1 when made, 0 when relabeling dropped it or its
- * labels are unusable (no address, bad interval, not http), -ENOMEM. */
-static int scrapeconf_target_make(const struct scrapeconf_job *j, const struct scrapeconf_group *g, const char *addr,
-				  struct scrapeconf_target *t)
+ * PopulateLabels. Returns 1 when made; SCRAPECONF_DROPPED when
+ * relabel_configs dropped it and keep_dropped is set (t holds job and
+ * discovered only; the caller frees it); 0 when dropped otherwise or its
+ * labels are unusable (no address, bad interval, not http); -ENOMEM. */
+int scrapeconf_target_make(const struct scrapeconf_job *j, const struct scrapeconf_group *g, const char *addr,
+			   struct scrapeconf_target *t, int keep_dropped)
 {
 	struct relabel_labels lb = {0};
 	char iv[32], to[32];
@@ -892,8 +886,10 @@ static int scrapeconf_target_make(const struct scrapeconf_job *j, const struct s
 	}
 	if ((rc = relabel_labels_copy(&lb, &t->discovered)))
 		goto out;
-	if ((rc = relabel_apply(&j->relabel, &lb)) <= 0)
+	if ((rc = relabel_apply(&j->relabel, &lb)) <= 0) {
+		rc = rc || !keep_dropped ? rc : SCRAPECONF_DROPPED;
 		goto out;
+	}
 	rc = 0;
 	const char *a = relabel_labels_get(&lb, "__address__");
 	const char *sch = relabel_labels_get(&lb, "__scheme__");
@@ -934,7 +930,7 @@ static int scrapeconf_target_make(const struct scrapeconf_job *j, const struct s
 	rc = 1;
 out:
 	relabel_labels_free(&lb);
-	if (rc != 1)
+	if (rc < 1)
 		scrapeconf_target_free(t);
 	return rc;
 }
@@ -963,7 +959,7 @@ long scrapeconf_targets(const struct scrapeconf *c, struct scrapeconf_target **o
 					ts = a;
 					cap = nc;
 				}
-				int rc = scrapeconf_target_make(j, g, g->targets[ti], &ts[n]);
+				int rc = scrapeconf_target_make(j, g, g->targets[ti], &ts[n], 0);
 				if (rc < 0)
 					goto oom;
 				if (rc == 0)

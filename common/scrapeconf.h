@@ -78,7 +78,8 @@ struct scrapeconf {
 	char *dir;                       /* directory of the YAML file: base of relative paths; NULL = cwd */
 };
 
-/* A concrete target after relabel_configs. */
+/* A concrete target after relabel_configs (or, from scrapeconf_dropped,
+ * one they dropped). */
 struct scrapeconf_target {
 	const struct scrapeconf_job *job; /* borrowed from the scrapeconf */
 	char *url;                        /* full scrape URL */
@@ -110,6 +111,16 @@ int scrapeconf_refresh_sd(struct scrapeconf *c, char *err, size_t errlen);
  * the count or -ENOMEM. */
 long scrapeconf_targets(const struct scrapeconf *c, struct scrapeconf_target **out);
 void scrapeconf_targets_free(struct scrapeconf_target *t, size_t n);
+
+/* Lists the targets relabel_configs dropped (Prometheus' droppedTargets),
+ * in configuration order and not deduplicated: each with job and
+ * discovered set, url/host/labels empty, and hash computed from the job
+ * name and the discovered labels only (to share them out among
+ * collectors). Targets left out for other reasons (no address after
+ * relabeling, bad interval) are not listed. Implemented in
+ * scrapeconf_dropped.c. The caller frees with scrapeconf_targets_free.
+ * Returns the count or -ENOMEM (*out NULL). */
+long scrapeconf_dropped(const struct scrapeconf *c, struct scrapeconf_target **out);
 
 void scrapeconf_free(struct scrapeconf *c);
 

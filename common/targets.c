@@ -194,6 +194,15 @@ void targets_release(struct targets *tg, uint32_t slot)
 		tg->free_hint = slot;
 }
 
+int targets_next_dropped(const struct targets *tg, uint32_t from)
+{
+	uint32_t n = atomic_load_explicit(&tg->t->count, memory_order_relaxed);
+	for (uint32_t i = from; i < n && i < TARGETS_MAX; i++)
+		if (tg->t->e[i].used && tg->t->e[i].dropped)
+			return (int)i;
+	return -ENOENT;
+}
+
 uint32_t targets_count(const struct targets *tg)
 {
 	/* Acquire: pairs with targets_alloc's release store. */

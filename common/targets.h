@@ -8,6 +8,12 @@
  * one holds a target; `count` is the high-water mark readers scan up to.
  * Label sets are stored in the series-key encoding (series.h: u16 length,
  * name, u16 length, value), without __name__.
+ *
+ * An entry is either an active target or, with `dropped` set, a target
+ * that relabel_configs dropped (Prometheus' droppedTargets): those carry
+ * only pool, hash and discovered; the writer lists its share of them
+ * (hash of the discovered labels % collectors) after its active targets.
+ * Version 2 added `dropped`.
  */
 #ifndef MCS_TARGETS_H
 #define MCS_TARGETS_H
@@ -20,7 +26,7 @@
 #include "shm/segment.h"
 
 #define TARGETS_MAGIC   0x31544752544d43ULL /* "CMTRGT1" */
-#define TARGETS_VERSION 1u
+#define TARGETS_VERSION 2u
 #define TARGETS_MAX     16384u
 
 enum targets_health {
@@ -33,13 +39,15 @@ struct targets_entry {
 	_Atomic uint32_t seq;         /* per-entry seqlock, writer only */
 	uint32_t used;                /* 1 when the slot holds a target */
 	uint32_t health;              /* enum targets_health */
+	uint32_t dropped;             /* 1: dropped by relabel_configs (pool, hash, discovered only) */
 	uint16_t labels_len;          /* bytes used in labels */
 	uint16_t discovered_len;      /* bytes used in discovered */
+	uint32_t pad;
 	int64_t last_scrape_ms;       /* CLOCK_REALTIME ms of the last scrape start, 0 = never */
 	int64_t interval_ms;
 	int64_t timeout_ms;
 	double last_duration_s;       /* seconds the last scrape took */
-	uint64_t hash;                /* target identity (scrapeconf_target.hash) */
+	uint64_t hash;                /* target identity (scrapeconf_target.hash; of job and discovered when dropped) */
 	uint64_t samples;             /* samples of the last scrape, after relabeling */
 	char pool[128];               /* job name, NUL-terminated */
 	char url[512];                /* scrape URL, NUL-terminated */
@@ -82,6 +90,10 @@ int targets_alloc(struct targets *tg);
 
 /* Writer: frees a slot. */
 void targets_release(struct targets *tg, uint32_t slot);
+
+/* Writer: the first slot at or after `from` that holds a dropped target,
+ * or -ENOENT. Reads the writer's own stores, so no seqlock. */
+int targets_next_dropped(const struct targets *tg, uint32_t from);
 
 /* Writer: brackets an update of one entry; begin returns it. Stores in
  * between are plain: a reader copying concurrently retries (see

@@ -2,12 +2,18 @@
 collectors), against VictoriaMetrics' endpoint for the same protocol on the
 same payload, in the same run.
 
-Protocols (PAYLOADS below; each entry is a name, the path on both systems,
-the request headers and a function that makes the bodies):
+Protocols (PAYLOADS below; each entry is a name, the path, the request
+headers, a function that makes the bodies and the VictoriaMetrics peer):
 - remote write 1.0: snappy'd prometheus.WriteRequest bodies made by
   bin/tools/rw_gen (C, real snappy compression, exactly what Prometheus
   sends), POSTed to /api/v1/write.
-- (OTLP protobuf: to be added as another PAYLOADS entry.)
+- OTLP protobuf: the same samples as uncompressed OTLP/HTTP
+  ExportMetricsServiceRequest bodies made by bin/tools/otlp_gen (gauges,
+  one resource per instance with service.name="node" -> job and
+  service.instance.id -> instance, attributes cpu and mode), POSTed to
+  mcs's /v1/metrics. VictoriaMetrics 1.79 has no OTLP receiver, so its
+  peer is VictoriaMetrics' remote-write figure from the same run (the
+  PAYLOADS entry names the payload whose VictoriaMetrics run it borrows).
 
 The payload: SERIES node_exporter-like series x SAMPLES samples (15 s
 apart), in requests of SERIES_PER_REQ series x SAMPLES_PER_REQ samples,
@@ -44,11 +50,11 @@ STEP_MS = 15000
 CPU_SERIES = len([s for s in range(SERIES) if s % 4 == 0])  # node_cpu_seconds_total, as rw_gen names them
 
 
-def rw_bodies(base_ms, tmp):
-    """Remote write 1.0 bodies from bin/tools/rw_gen, in send order."""
-    d = os.path.join(tmp, "rw")
+def gen_bodies(tool, base_ms, tmp):
+    """Bodies written by bin/tools/<tool> (rw_gen's arguments), in send order."""
+    d = os.path.join(tmp, tool)
     os.makedirs(d)
-    out = subprocess.run([os.path.join(BIN, "tools", "rw_gen"), d, str(SERIES), str(SAMPLES), str(SERIES_PER_REQ),
+    out = subprocess.run([os.path.join(BIN, "tools", tool), d, str(SERIES), str(SAMPLES), str(SERIES_PER_REQ),
                           str(SAMPLES_PER_REQ), str(base_ms), str(STEP_MS)],
                          capture_output=True, text=True, check=True).stdout.strip()
     bodies = []
@@ -58,11 +64,25 @@ def rw_bodies(base_ms, tmp):
     return bodies, out
 
 
+def rw_bodies(base_ms, tmp):
+    """Remote write 1.0 bodies from bin/tools/rw_gen."""
+    return gen_bodies("rw_gen", base_ms, tmp)
+
+
+def otlp_bodies(base_ms, tmp):
+    """OTLP/HTTP protobuf bodies from bin/tools/otlp_gen."""
+    return gen_bodies("otlp_gen", base_ms, tmp)
+
+
+# (name, path, headers, body maker, VictoriaMetrics peer): the peer is None
+# when VictoriaMetrics takes the same payload at the same path, else the
+# name of an earlier entry whose VictoriaMetrics figure is the reference.
 PAYLOADS = [
     ("remote write 1.0", "/api/v1/write",
      {"Content-Encoding": "snappy", "Content-Type": "application/x-protobuf",
-      "X-Prometheus-Remote-Write-Version": "0.1.0"}, rw_bodies),
-    # ("OTLP protobuf", "/opentelemetry/v1/metrics", {...}, otlp_bodies),
+      "X-Prometheus-Remote-Write-Version": "0.1.0"}, rw_bodies, None),
+    ("OTLP protobuf", "/v1/metrics", {"Content-Type": "application/x-protobuf"}, otlp_bodies,
+     "remote write 1.0"),
 ]
 
 
@@ -210,20 +230,24 @@ def main():
     last_ts_ms = base_ms + (SAMPLES - 1) * STEP_MS
     n = SERIES * SAMPLES
     lines = []
+    vm_times = {}
     tmp = tempfile.mkdtemp(prefix="bench-push-")
     try:
-        for name, path, headers, make in PAYLOADS:
+        for name, path, headers, make, peer in PAYLOADS:
             bodies, desc = make(base_ms, tmp)
             print("push benchmark, %s: %d series x %d samples = %d samples in %d requests (%s), %d clients"
                   % (name, SERIES, SAMPLES, n, len(bodies), desc, CLIENTS))
-            vm = bench_vm(name, path, headers, bodies, last_ts_ms)
+            if peer is None:
+                vm = vm_times[name] = bench_vm(name, path, headers, bodies, last_ts_ms)
+                if vm:
+                    lines.append("%-18s victoria-metrics     : %10.0f samples/s (%.2fs)" % (name, n / vm, vm))
+            else:
+                vm = vm_times.get(peer)
             res = {coll: bench_mcs(name, path, headers, bodies, last_ts_ms, coll) for coll in (1, 2)}
-            if vm:
-                lines.append("%-18s victoria-metrics     : %10.0f samples/s (%.2fs)" % (name, n / vm, vm))
             for coll, dt in res.items():
                 line = "%-18s mcs, %d collector(s) : %10.0f samples/s (%.2fs)" % (name, coll, n / dt, dt)
                 if vm:
-                    line += "   ratio mcs/VictoriaMetrics = %.2f" % (vm / dt)
+                    line += "   ratio mcs/VictoriaMetrics%s = %.2f" % (" " + peer if peer else "", vm / dt)
                 lines.append(line)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -10,7 +10,10 @@ scrape configuration with two jobs.
 - known values from the Python target, node_exporter's node_load1;
 - a series that disappears from the page goes stale (gone from instant
   queries at once, not after 5 minutes);
-- /api/v1/targets in Prometheus' shape, health and lastError;
+- /api/v1/targets in Prometheus' shape, health and lastError; a target
+  that an `action: drop` relabel rule removes is listed once (by one of
+  the two collectors) under droppedTargets with its discovered labels,
+  and ?state=active|dropped picks the lists;
 - the Python target turned off: up == 0 and its series go stale;
 - SIGHUP to mcs-launch reaches the collectors and reloads the file: a job
   added shows up.
@@ -106,7 +109,13 @@ scrape_configs:
       - targets: ['127.0.0.1:%d']
         labels:
           env: test
+      - targets: ['127.0.0.2:9']
+        labels:
+          env: gone
     relabel_configs:
+      - source_labels: [env]
+        regex: gone
+        action: drop
       - target_label: team
         replacement: obs
     metric_relabel_configs:
@@ -225,7 +234,17 @@ def main():
         st, js = m.api.get_json("/api/v1/targets")
         check(st == 200 and js.get("status") == "success", "/api/v1/targets answers")
         act = js["data"]["activeTargets"]
-        check(len(act) == 2 and js["data"]["droppedTargets"] == [], "two active targets, none dropped")
+        check(len(act) == 2, "two active targets (%d)" % len(act))
+        want_dropped = [{"discoveredLabels": {"__address__": "127.0.0.2:9", "__metrics_path__": "/metrics",
+                                              "__scheme__": "http", "__scrape_interval__": "1s",
+                                              "__scrape_timeout__": "900ms", "env": "gone", "job": "py"},
+                         "scrapePool": "py"}]
+        check(js["data"]["droppedTargets"] == want_dropped,
+              "the target relabel_configs drop is listed once with its discovered labels (%s)"
+              % js["data"]["droppedTargets"])
+        check(js["data"].get("droppedTargetCounts") == {"py": 1},
+              "droppedTargetCounts %s" % js["data"].get("droppedTargetCounts"))
+        check(all(a["discoveredLabels"].get("env") != "gone" for a in act), "the dropped target is not active")
         t = [a for a in act if a["scrapePool"] == "py"][0]
         keys = {"discoveredLabels", "labels", "scrapePool", "scrapeUrl", "globalUrl", "lastError", "lastScrape",
                 "lastScrapeDuration", "health", "scrapeInterval", "scrapeTimeout"}
@@ -241,7 +260,11 @@ def main():
               "lastScrapeDuration is a number")
         check(t["lastScrape"].endswith("Z") and t["lastScrape"].startswith("20"), "lastScrape RFC 3339")
         st, js = m.api.get_json("/api/v1/targets", {"state": "dropped"})
-        check(js["data"]["activeTargets"] == [], "state=dropped lists no active target")
+        check(js["data"]["activeTargets"] == [] and js["data"]["droppedTargets"] == want_dropped,
+              "state=dropped lists only the dropped target")
+        st, js = m.api.get_json("/api/v1/targets", {"state": "active"})
+        check(len(js["data"]["activeTargets"]) == 2 and js["data"]["droppedTargets"] == [],
+              "state=active lists only the active targets")
 
         # --- target off: up == 0, its series go stale
         py.stop()
@@ -269,6 +292,7 @@ def main():
         check(value_of(m, 'up{job="py",site="lab"}') == 1.0, "global external_labels are on scraped series")
         st, js = m.api.get_json("/api/v1/targets")
         check(len(js["data"]["activeTargets"]) == 3, "three targets listed after the reload")
+        check(js["data"]["droppedTargets"] == want_dropped, "the dropped target is still listed once after the reload")
         log("PASS")
     finally:
         py.stop()

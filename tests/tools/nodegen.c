@@ -4,7 +4,7 @@
  *
  *   nodegen OUTDIR SERIES SAMPLES SERIES_PER_REQ BASE_MS
  *
- * 100 series per host; the family of series s is s % 10: counters with two
+ * 100 distinct series per host; the family of series s is s % 10: counters with two
  * or three decimals (CPU and disk seconds), integer byte counters, integer
  * byte gauges, constant sizes, load and temperature gauges with one or two
  * decimals, small integer gauges and constant info-like series. Samples
@@ -67,7 +67,10 @@ static void nodegen_init(struct nodegen_series *se, long s)
 		se->v = (double)(r % 10000000) / 100.0;
 		break;
 	case 1:
-		snprintf(se->name, sizeof(se->name), "node_memory_MemAvailable_bytes");
+		snprintf(se->name, sizeof(se->name), "node_memory_numa_MemFree_bytes");
+		snprintf(se->labels[2][0], 48, "node");
+		snprintf(se->labels[2][1], 48, "%ld", k / 10);
+		se->nlabels = 3;
 		se->v = (double)((r % 4000000) * 4096);
 		break;
 	case 2:

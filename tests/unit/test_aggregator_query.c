@@ -238,7 +238,7 @@ static void collect(struct fx *f)
 static void run(struct fx *f, const struct rec_query *q)
 {
 	memset(&f->a, 0, sizeof(f->a));
-	assert_int_equal(query_serve(&f->st, q, &f->p, 1000), 0);
+	assert_int_equal(query_serve(&f->st, NULL, q, &f->p, 1000), 0);
 	collect(f);
 	assert_int_equal(f->a.bad, 0);
 	assert_true(f->a.ended);
@@ -477,7 +477,7 @@ static void test_many_strings_are_split_over_records(void **state)
 	q.label_name = "v";
 	q.label_name_len = 1;
 	memset(&f->a, 0, sizeof(f->a));
-	assert_int_equal(query_serve(&f->st, &q, &f->p, 1000), 0);
+	assert_int_equal(query_serve(&f->st, NULL, &q, &f->p, 1000), 0);
 	struct ring_rec rec;
 	size_t nstr = 0, nrec = 0, last_len = 0;
 	char prev[3001] = "";
@@ -585,17 +585,17 @@ static void test_full_reply_ring_gives_up_with_etimedout_within_the_wait(void **
 	struct rec_query q;
 	q_init(&q, REC_Q_SELECT, 0, 10000);
 	uint64_t t0 = segment_now_mono_ms();
-	assert_int_equal(query_serve(&f->st, &q, &f->p, 50), -ETIMEDOUT);
+	assert_int_equal(query_serve(&f->st, NULL, &q, &f->p, 50), -ETIMEDOUT);
 	uint64_t dt = segment_now_mono_ms() - t0;
 	assert_true(dt >= 40 && dt < 1000);
 	/* Strings and an empty answer (the END alone) the same. */
 	q_init(&q, REC_Q_LABEL_NAMES, 0, 10000);
-	assert_int_equal(query_serve(&f->st, &q, &f->p, 20), -ETIMEDOUT);
+	assert_int_equal(query_serve(&f->st, NULL, &q, &f->p, 20), -ETIMEDOUT);
 	q_init(&q, REC_Q_SELECT, 50000, 60000);
-	assert_int_equal(query_serve(&f->st, &q, &f->p, 20), -ETIMEDOUT);
+	assert_int_equal(query_serve(&f->st, NULL, &q, &f->p, 20), -ETIMEDOUT);
 	/* Without waiting at all, too. */
 	q_init(&q, REC_Q_SELECT, 50000, 60000);
-	assert_int_equal(query_serve(&f->st, &q, &f->p, 0), -ETIMEDOUT);
+	assert_int_equal(query_serve(&f->st, NULL, &q, &f->p, 0), -ETIMEDOUT);
 }
 
 struct reader {
@@ -638,7 +638,7 @@ static void test_smallest_configurable_reply_ring_carries_large_answers(void **s
 	struct reader r = {.f = f};
 	pthread_t th;
 	assert_int_equal(pthread_create(&th, NULL, reader_main, &r), 0);
-	int rc = query_serve(&f->st, &q, &f->p, 2000);
+	int rc = query_serve(&f->st, NULL, &q, &f->p, 2000);
 	for (int k = 0; k < 300 && !f->a.ended; k++)
 		usleep(10000);
 	r.stop = 1;
@@ -656,7 +656,7 @@ static void test_smallest_configurable_reply_ring_carries_large_answers(void **s
 	memset(&f->a, 0, sizeof(f->a));
 	r.stop = 0;
 	assert_int_equal(pthread_create(&th, NULL, reader_main, &r), 0);
-	rc = query_serve(&f->st, &q, &f->p, 2000);
+	rc = query_serve(&f->st, NULL, &q, &f->p, 2000);
 	for (int k = 0; k < 300 && !f->a.ended; k++)
 		usleep(10000);
 	r.stop = 1;

@@ -1,7 +1,8 @@
 /* test_scrapeconf: unit tests of common/scrapeconf (loading a realistic
  * prometheus.yml, errors with file:line:col, unsupported sections as
  * warnings, JSON jobs for /metrics/sources, file_sd in JSON and YAML with
- * refresh, and target expansion the way Prometheus does it). Fixtures are
+ * refresh, target expansion the way Prometheus does it, and the targets
+ * relabel_configs drop). Fixtures are
  * in tests/data/scrapeconf; the binary runs from the repository root. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -377,6 +378,52 @@ static void test_target_params_relabeling_and_limits(void **state)
 	scrapeconf_free(&c);
 }
 
+static void test_dropped_targets_are_listed_with_discovered_labels_only(void **state)
+{
+	(void)state;
+	struct scrapeconf c = {0};
+	struct scrapeconf_target *t, *d;
+	/* keep: drop-b fails the keep rule; drop: the dc=eu2 group goes, twice
+	 * the same address (listed twice, as Prometheus does); a target without
+	 * an address after relabeling is an error, not a dropped target. */
+	json_ok(&c, "{\"job_name\":\"k\",\"relabel_configs\":["
+		    "{\"source_labels\":[\"__address__\"],\"regex\":\"keep-.*\",\"action\":\"keep\"}],"
+		    "\"static_configs\":[{\"targets\":[\"keep-a:1\",\"drop-b:1\"]}]}");
+	json_ok(&c, "{\"job_name\":\"n\",\"relabel_configs\":["
+		    "{\"source_labels\":[\"dc\"],\"regex\":\"eu2\",\"action\":\"drop\"},"
+		    "{\"source_labels\":[\"__address__\"],\"regex\":\"x:1\",\"target_label\":\"__address__\",\"replacement\":\"\"}],"
+		    "\"static_configs\":[{\"targets\":[\"a:1\",\"x:1\"],\"labels\":{\"dc\":\"eu1\"}},"
+		    "{\"targets\":[\"drop-b:1\",\"drop-b:1\"],\"labels\":{\"dc\":\"eu2\"}}]}");
+	long n = scrapeconf_targets(&c, &t);
+	assert_int_equal(n, 2); /* keep-a, a */
+	long nd = scrapeconf_dropped(&c, &d);
+	assert_int_equal(nd, 3);
+	assert_ptr_equal(d[0].job, &c.jobs[0]);
+	assert_string_equal(render(&d[0].discovered),
+			    "{__address__=\"drop-b:1\",__metrics_path__=\"/metrics\",__scheme__=\"http\","
+			    "__scrape_interval__=\"1m\",__scrape_timeout__=\"10s\",job=\"k\"}");
+	assert_ptr_equal(d[1].job, &c.jobs[1]);
+	assert_string_equal(relabel_labels_get(&d[1].discovered, "dc"), "eu2");
+	assert_string_equal(relabel_labels_get(&d[1].discovered, "job"), "n");
+	for (long i = 0; i < nd; i++) {
+		assert_null(d[i].url);
+		assert_int_equal(d[i].labels.n, 0);
+	}
+	/* The hash depends on job and discovered labels only: the same
+	 * address in two jobs differs, the same target twice does not. */
+	assert_true(d[0].hash != d[1].hash);
+	assert_true(d[1].hash == d[2].hash);
+	scrapeconf_targets_free(d, (size_t)nd);
+	scrapeconf_targets_free(t, (size_t)n);
+
+	/* A configuration without relabel drops lists none. */
+	scrapeconf_free(&c);
+	json_ok(&c, "{\"job_name\":\"p\",\"static_configs\":[{\"targets\":[\"a:1\"]}]}");
+	assert_int_equal(scrapeconf_dropped(&c, &d), 0);
+	scrapeconf_targets_free(d, 0);
+	scrapeconf_free(&c);
+}
+
 static void test_global_limits_and_timeout_defaults_follow_prometheus(void **state)
 {
 	(void)state;
@@ -436,6 +483,7 @@ int main(void)
 		cmocka_unit_test(test_json_job_uses_same_keys_and_global_defaults),
 		cmocka_unit_test(test_file_sd_refresh_detects_changes_and_keeps_old_groups_on_error),
 		cmocka_unit_test(test_target_params_relabeling_and_limits),
+		cmocka_unit_test(test_dropped_targets_are_listed_with_discovered_labels_only),
 		cmocka_unit_test(test_global_limits_and_timeout_defaults_follow_prometheus),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

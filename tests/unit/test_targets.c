@@ -1,7 +1,7 @@
 /* Unit tests of common/targets.c: the writer creates and fills the target
  * table, a reader attaches and copies entries; slots are reused; a
  * restarted writer empties the table; a reader thread never sees a torn
- * entry while the writer rewrites it.
+ * entry while the writer rewrites it; dropped-target entries.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -90,6 +90,49 @@ static void writer_fills_and_reader_copies(void **state)
 	relabel_labels_free(&ls);
 }
 
+static void dropped_entries_are_found_by_the_writer_and_copied(void **state)
+{
+	(void)state;
+	struct targets w, r;
+	struct targets_entry e;
+	struct relabel_labels ls = {0};
+	relabel_labels_set(&ls, "__address__", 11, "h:1", 3);
+	assert_int_equal(targets_create(&w, g_inst, 0), 0);
+	assert_int_equal(w.t->version, TARGETS_VERSION);
+	assert_int_equal(targets_next_dropped(&w, 0), -ENOENT);
+	assert_int_equal(targets_alloc(&w), 0); /* active */
+	assert_int_equal(targets_alloc(&w), 1); /* dropped */
+	assert_int_equal(targets_alloc(&w), 2); /* dropped */
+	for (uint32_t sl = 1; sl <= 2; sl++) {
+		struct targets_entry *p = targets_write_begin(&w, sl);
+		p->dropped = 1;
+		targets_put_str(p->pool, sizeof(p->pool), "node");
+		p->discovered_len = (uint16_t)targets_put_labels(p->discovered, sizeof(p->discovered), &ls, 1);
+		targets_write_end(&w, sl);
+	}
+	assert_int_equal(targets_next_dropped(&w, 0), 1);
+	assert_int_equal(targets_next_dropped(&w, 2), 2);
+	assert_int_equal(targets_next_dropped(&w, 3), -ENOENT);
+	targets_release(&w, 1);
+	assert_int_equal(targets_next_dropped(&w, 0), 2);
+
+	assert_int_equal(targets_attach(&r, g_inst, 0), 0);
+	assert_int_equal(targets_read(&r, 0, &e), 1);
+	assert_int_equal(e.dropped, 0);
+	assert_int_equal(targets_read(&r, 2, &e), 1);
+	assert_int_equal(e.dropped, 1);
+	assert_string_equal(e.pool, "node");
+	size_t vl;
+	assert_non_null(series_key_get(e.discovered, e.discovered_len, "__address__", &vl));
+	/* A reused slot starts as an active target again. */
+	assert_int_equal(targets_alloc(&w), 1);
+	assert_int_equal(targets_read(&r, 1, &e), 1);
+	assert_int_equal(e.dropped, 0);
+	targets_close(&w);
+	targets_close(&r);
+	relabel_labels_free(&ls);
+}
+
 static volatile int g_stop;
 
 static void *reader_thread(void *arg)
@@ -149,6 +192,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(writer_fills_and_reader_copies, setup, teardown),
 		cmocka_unit_test_setup_teardown(reader_never_sees_a_torn_entry, setup, teardown),
+		cmocka_unit_test_setup_teardown(dropped_entries_are_found_by_the_writer_and_copied, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
