@@ -6,12 +6,14 @@
  *    "labels":{..},"scrapePool":"job","scrapeUrl":"http://..",
  *    "globalUrl":"http://..","lastError":"","lastScrape":"RFC3339",
  *    "lastScrapeDuration":0.012,"health":"up","scrapeInterval":"15s",
- *    "scrapeTimeout":"10s"}],"droppedTargets":[]}}
+ *    "scrapeTimeout":"10s"}],"droppedTargets":[{"discoveredLabels":{..},
+ *    "scrapePool":"job"}],"droppedTargetCounts":{"job":1}}}
  *
  * ?state=active|dropped|any (default any) picks the lists as Prometheus
- * does. Dropped targets are not kept by the collectors yet: that list is
- * always empty. Tables are attached lazily and retried on the next request
- * when a collector has not created its table yet.
+ * does. Dropped targets are those relabel_configs removed, each listed by
+ * one collector (hash of job and discovered labels). Tables are attached
+ * lazily and retried on the next request when a collector has not created
+ * its table yet.
  */
 #ifndef MCS_APISERVER_TARGETSAPI_H
 #define MCS_APISERVER_TARGETSAPI_H
