@@ -309,7 +309,7 @@ static void test_query_with_bad_kind_op_set_or_counts_is_eproto(void **state)
 		uint32_t val;
 		int width;
 	} bad[] = {
-		{8, 0, 4}, {8, 5, 4},          /* kind */
+		{8, 0, 4}, {8, REC_Q_STATUS + 1, 4}, /* kind */
 		{12, REC_MAX_SETS + 1, 4},     /* nsets */
 		{46, REC_MAX_MATCHERS + 1, 2}, /* nmatchers over the limit */
 		{46, 2, 2},                    /* more matchers than bytes */
