@@ -23,9 +23,10 @@
 #include "apiserver/sourcesapi.h"
 #include "common/httpd.h"
 #include "common/log.h"
+#include "common/promql_parse.h"
+#include "common/promql_print.h"
 #include "common/selector.h"
 
-#define API_MSG_NOT_PROMQL "full PromQL is not implemented yet; only vector and range selectors"
 
 void api_init(struct api *a, struct stage *st, struct fanout *fo, struct selfmetrics *sm,
 	      struct alertsapi *al)
@@ -251,144 +252,189 @@ static void api_end(struct json_w *w, struct evhttp_request *req, struct evbuffe
 
 /* ---- /api/v1/query and /api/v1/query_range ---- */
 
-/* Parses the query as one selector covering the whole string. Returns 0, or
- * -EINVAL after replying 400. */
-static int api_selector(struct api *a, struct evhttp_request *req, const char *query, struct selector *sel)
+/* Maps an evaluation failure to its HTTP reply (Prometheus' codes). */
+static void api_eval_failed(struct api *a, struct evhttp_request *req, const struct promql_result *r)
 {
-	char err[256];
-	size_t used = 0, len = strlen(query);
-	int rc = selector_parse(sel, query, len, &used, err, sizeof(err));
-	if (rc == 0 && used == len)
-		return 0;
-	if (rc == 0) {
-		selector_free(sel);
-		snprintf(err, sizeof(err), "position %zu: unexpected input after the selector", used);
+	if (a->st)
+		ctl_add(a->st->slot, CTL_C_QUERY_ERRORS, 1);
+	switch (r->err) {
+	case PROMQL_ERR_BAD_DATA:
+		api_fail(a, req, 400, "bad_data", "%s", r->msg);
+		break;
+	case PROMQL_ERR_EXEC:
+		api_fail(a, req, 422, "execution", "%s", r->msg);
+		break;
+	case PROMQL_ERR_TIMEOUT:
+		api_fail(a, req, 503, "timeout", "%s", r->msg);
+		break;
+	case PROMQL_ERR_CANCELED:
+		api_fail(a, req, 503, "canceled", "%s", r->msg);
+		break;
+	default:
+		api_fail(a, req, 500, "internal", "%s", r->msg[0] ? r->msg : "query failed");
 	}
-	api_fail(a, req, 400, "bad_data", API_MSG_NOT_PROMQL " (%s)", err);
-	return -EINVAL;
 }
 
-/* /api/v1/query (range = 0) and /api/v1/query_range (range = 1): validates
- * the parameters, answers numbers directly, fans a selector out and writes
- * the vector or matrix. Always replies exactly once. */
-static void api_query(struct api *a, struct evhttp_request *req, struct evkeyvalq *params, int range)
+/* /api/v1/query (range = 0) and /api/v1/query_range (range = 1), also
+ * /metrics/query, /metrics/instant and /metrics/range (wrap: an optional
+ * `aggregation` parameter wraps the expression, e.g. sum(expr)): validates
+ * the parameters, parses the PromQL, evaluates it over the fan-out and
+ * writes the result. Always replies exactly once. */
+static void api_query(struct api *a, struct evhttp_request *req, struct evkeyvalq *params, int range,
+		      int wrap)
 {
 	const char *query = evhttp_find_header(params, "query");
 	int64_t t = 0, start = 0, end = 0, step = 0, timeout, now = segment_now_real_ms();
-	char err[256];
-	double num;
+	char err[256], *wrapped = NULL;
+	struct promql_node *tree = NULL;
+	struct promql_error perr;
+	struct promql_result res;
+	struct evbuffer *b = NULL;
+	struct json_w *w = NULL;
+
+	memset(&res, 0, sizeof(res));
 	if (!query || !*query) {
 		api_fail(a, req, 400, "bad_data", "invalid parameter \"query\": query must not be empty");
 		return;
 	}
+	if (wrap) {
+		const char *agg = evhttp_find_header(params, "aggregation");
+		if (agg && *agg) {
+			static const char *const ok[] = {"sum", "avg", "min", "max", "count"};
+			int found = 0;
+			for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+				found |= strcmp(agg, ok[i]) == 0;
+			if (!found) {
+				api_fail(a, req, 400, "bad_data",
+					 "invalid parameter \"aggregation\": must be one of sum, avg, min, max, count");
+				return;
+			}
+			if (asprintf(&wrapped, "%s(%s)", agg, query) < 0) {
+				api_fail(a, req, 500, "internal", "out of memory");
+				return;
+			}
+			query = wrapped;
+		}
+	}
 	if (!range) {
 		if (api_time_param(a, req, params, "time", now, &t) != 0)
-			return;
+			goto out;
 	} else {
 		if (api_time_param(a, req, params, "start", API_MIN_TIME_MS, &start) != 0 ||
 		    api_time_param(a, req, params, "end", API_MIN_TIME_MS, &end) != 0)
-			return;
+			goto out;
 		const char *ss = evhttp_find_header(params, "start");
 		const char *es = evhttp_find_header(params, "end");
 		const char *st = evhttp_find_header(params, "step");
 		if (!ss || !*ss || !es || !*es) {
 			api_fail(a, req, 400, "bad_data", "invalid parameter \"%s\": missing", (!ss || !*ss) ? "start" : "end");
-			return;
+			goto out;
 		}
 		if (end < start) {
 			api_fail(a, req, 400, "bad_data", "end timestamp must not be before start time");
-			return;
+			goto out;
 		}
 		if (!st || api_parse_duration(st, &step) != 0) {
 			api_fail(a, req, 400, "bad_data", "invalid parameter \"step\": cannot parse \"%s\" to a valid duration",
 				 st ? st : "");
-			return;
+			goto out;
 		}
 		if (api_check_range(start, end, step, err, sizeof(err)) != 0) {
 			api_fail(a, req, 400, "bad_data", "%s", err);
-			return;
+			goto out;
 		}
 	}
 	if (api_timeout(a, req, params, &timeout) != 0)
-		return;
+		goto out;
+	if (promql_parse(query, strlen(query), &tree, &perr) != 0) {
+		api_fail(a, req, 400, "bad_data", "invalid parameter \"query\": %s", perr.msg);
+		goto out;
+	}
+	if (range && tree->type != PROMQL_TYPE_SCALAR && tree->type != PROMQL_TYPE_VECTOR) {
+		api_fail(a, req, 400, "bad_data",
+			 "invalid parameter \"query\": invalid expression type \"%s\" for range query, must be Scalar or instant Vector",
+			 promql_type_name(tree->type));
+		goto out;
+	}
 	if (a->st)
 		ctl_add(a->st->slot, CTL_C_QUERIES, 1);
 
-	struct evbuffer *b = evbuffer_new();
-	struct json_w *w = malloc(sizeof(*w));
+	struct eval_store es = {a->fo, &a->res, promql_now_ms() + timeout, 0};
+	struct promql_storage sto = {eval_store_select, &es};
+	struct promql_opts o;
+	memset(&o, 0, sizeof(o));
+	o.lookback_ms = a->st ? a->st->cfg.lookback_ms : PROMQL_DEFAULT_LOOKBACK_MS;
+	o.max_samples = a->st ? a->st->cfg.query_max_samples : 0;
+	o.deadline_ms = es.deadline_ms;
+	o.query = query;
+	int rc = range ? promql_eval_range(tree, &sto, &o, start, end, step, &res)
+		       : promql_eval_instant(tree, &sto, &o, t, &res);
+	if (rc != 0) {
+		api_eval_failed(a, req, &res);
+		goto out;
+	}
+	b = evbuffer_new();
+	w = malloc(sizeof(*w));
 	if (!b || !w) {
 		api_fail(a, req, 500, "internal", "out of memory");
-		goto out_mem;
+		goto out;
 	}
 	json_init(w, b);
-	if (api_parse_number(query, &num)) {
-		api_begin(w);
-		if (!range) {
-			json_lit(w, "{\"resultType\":\"scalar\",\"result\":[");
-			json_time(w, t);
-			json_raw(w, ",", 1);
-			json_value(w, num);
-			json_lit(w, "]}");
-		} else {
-			json_lit(w, "{\"resultType\":\"matrix\",\"result\":");
-			eval_write_scalar_steps(w, num, start, end, step);
-			json_raw(w, "}", 1);
-		}
-		api_end(w, req, b);
-		goto out_mem;
-	}
-
-	struct selector sel;
-	if (api_selector(a, req, query, &sel) != 0)
-		goto out_mem;
-	if (range && sel.range_ms) {
-		api_fail(a, req, 400, "bad_data",
-			 "invalid expression type \"range vector\" for range query, must be Scalar or instant Vector");
-		goto out_sel;
-	}
-	int64_t lookback = a->st ? a->st->cfg.lookback_ms : 300000;
-	int64_t window = sel.range_ms ? sel.range_ms : lookback;
-	struct rec_query q;
-	memset(&q, 0, sizeof(q));
-	q.kind = REC_Q_SELECT;
-	q.start_ms = (range ? start : t) - sel.offset_ms - window + 1;
-	q.end_ms = (range ? end : t) - sel.offset_ms;
-	q.step_ms = range ? step : 0;
-	if (selector_to_query(&sel, &q, 0) != 0) {
-		api_fail(a, req, 400, "bad_data", "too many label matchers");
-		goto out_sel;
-	}
-	int rc = fanout_query(a->fo, &q, timeout, &a->res);
-	if (rc != 0) {
-		api_query_failed(a, req, rc);
-		goto out_sel;
-	}
-	uint32_t *order = eval_order(&a->res);
-	if (!order && a->res.nseries) {
-		api_fail(a, req, 500, "internal", "out of memory");
-		goto out_sel;
-	}
 	api_begin(w);
-	if (range) {
-		json_lit(w, "{\"resultType\":\"matrix\",\"result\":");
-		eval_write_steps(w, &a->res, order, start, end, step, sel.offset_ms, lookback);
-	} else if (sel.range_ms) {
-		json_lit(w, "{\"resultType\":\"matrix\",\"result\":");
-		eval_write_range(w, &a->res, order, t, sel.offset_ms, sel.range_ms);
-	} else {
-		json_lit(w, "{\"resultType\":\"vector\",\"result\":");
-		eval_write_vector(w, &a->res, order, t, sel.offset_ms, lookback);
-	}
-	json_raw(w, "}", 1);
+	eval_write_result(w, &res);
+	eval_write_annotations(w, &res);
 	api_end(w, req, b);
-	free(order);
-out_sel:
-	selector_free(&sel);
+out:
+	promql_result_free(&res);
+	promql_free(tree);
 	fanout_result_reset(&a->res);
-out_mem:
+	free(wrapped);
 	free(w);
 	if (b)
 		evbuffer_free(b);
+}
+
+/* /api/v1/format_query: the query as Prometheus prints it. */
+static void api_format_query(struct api *a, struct evhttp_request *req, struct evkeyvalq *params)
+{
+	const char *query = evhttp_find_header(params, "query");
+	struct promql_node *tree = NULL;
+	struct promql_error perr;
+	char *text = NULL;
+	struct evbuffer *b;
+	struct json_w *w;
+
+	if (!query || !*query) {
+		api_fail(a, req, 400, "bad_data", "invalid parameter \"query\": query must not be empty");
+		return;
+	}
+	if (promql_parse(query, strlen(query), &tree, &perr) != 0) {
+		api_fail(a, req, 400, "bad_data", "invalid parameter \"query\": %s", perr.msg);
+		return;
+	}
+	b = evbuffer_new();
+	w = malloc(sizeof(*w));
+	if (!b || !w || promql_format(tree, &text) != 0) {
+		api_fail(a, req, 500, "internal", "out of memory");
+	} else {
+		json_init(w, b);
+		api_begin(w);
+		json_str(w, text, strlen(text));
+		api_end(w, req, b);
+	}
+	free(text);
+	free(w);
+	if (b)
+		evbuffer_free(b);
+	promql_free(tree);
+}
+
+/* /api/v1/metadata: mcs keeps no metric metadata (TYPE/HELP) yet, so the
+ * answer is the empty object Prometheus gives for unknown metrics. */
+static void api_metadata(struct evhttp_request *req)
+{
+	static const char body[] = "{\"status\":\"success\",\"data\":{}}";
+	httpd_reply(req, 200, "application/json", body, sizeof(body) - 1);
 }
 
 /* ---- /api/v1/series, /api/v1/labels, /api/v1/label/<name>/values ---- */
@@ -585,9 +631,19 @@ void api_handle(struct evhttp_request *req, void *arg)
 	static const char lv[] = "/api/v1/label/";
 	size_t plen = strlen(path);
 	if (strcmp(path, "/api/v1/query") == 0) {
-		api_query(a, req, &params, 0);
+		api_query(a, req, &params, 0, 0);
 	} else if (strcmp(path, "/api/v1/query_range") == 0) {
-		api_query(a, req, &params, 1);
+		api_query(a, req, &params, 1, 0);
+	} else if (strcmp(path, "/api/v1/format_query") == 0) {
+		api_format_query(a, req, &params);
+	} else if (strcmp(path, "/api/v1/metadata") == 0) {
+		api_metadata(req);
+	} else if (strcmp(path, "/metrics/query") == 0 || strcmp(path, "/metrics/instant") == 0) {
+		api_query(a, req, &params, 0, 0);
+	} else if (strcmp(path, "/metrics/range") == 0) {
+		api_query(a, req, &params, 1, 1);
+	} else if (strcmp(path, "/metrics/labels") == 0) {
+		api_meta(a, req, &params, REC_Q_LABEL_NAMES, NULL);
 	} else if (strcmp(path, "/api/v1/series") == 0) {
 		api_meta(a, req, &params, REC_Q_SERIES, NULL);
 	} else if (strcmp(path, "/api/v1/labels") == 0) {

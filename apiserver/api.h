@@ -1,13 +1,19 @@
 /* api: the apiserver's HTTP endpoints: routing, parameter validation and
  * the Prometheus HTTP API handlers.
  *
- *   /api/v1/query, /api/v1/query_range    vector and range selectors, numbers
+ *   /api/v1/query, /api/v1/query_range    PromQL (common/promql_eval)
+ *   /api/v1/format_query, /api/v1/metadata (always {}: no metadata kept)
  *   /api/v1/series, /api/v1/labels, /api/v1/label/<name>/values
+ *   /metrics/query, /metrics/instant (= query), /metrics/range (= query_range,
+ *   optional aggregation=sum|avg|min|max|count wraps the expression),
+ *   /metrics/labels (= /api/v1/labels)
  *   /api/v1/status/buildinfo, /api/v1/alerts, /alerts/active
  *   /metrics, /-/healthy, /-/ready
  * Every /api/v1 endpoint takes GET, and POST with a form body. Errors use
  * Prometheus' shape {"status":"error","errorType":..,"error":..}: 400
- * bad_data for bad parameters, 422 execution when an aggregator failed,
+ * bad_data for bad parameters and queries (parse errors carry line:col),
+ * 422 execution for runtime PromQL errors and the samples limit or when an
+ * aggregator failed,
  * 503 timeout when it did not answer in time, 404 for unknown paths.
  *
  * Not here: the query fan-out (fanout.c), evaluation and JSON (eval.c,

@@ -10,6 +10,7 @@
  */
 #include "apiserver/eval.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -314,4 +315,144 @@ void eval_write_strings(struct json_w *w, const struct fanout_result *res)
 		json_str(w, res->sbuf + res->strs[i].off, res->strs[i].len);
 	}
 	json_raw(w, "]", 1);
+}
+
+/* ---- the evaluator's storage ---- */
+
+int eval_store_select(void *ctx, const struct matcher *m, size_t n, int64_t start_ms,
+		      int64_t end_ms, promql_series_cb cb, void *arg)
+{
+	struct eval_store *es = ctx;
+	struct rec_query q;
+	struct promfn_point *buf = NULL;
+	size_t cap = 0;
+	int64_t left = es->deadline_ms - promql_now_ms();
+	int rc = 0;
+
+	if (left <= 0)
+		return -ETIMEDOUT;
+	if (n > REC_MAX_MATCHERS)
+		return -EINVAL;
+	memset(&q, 0, sizeof(q));
+	q.kind = REC_Q_SELECT;
+	q.start_ms = start_ms;
+	q.end_ms = end_ms;
+	q.nsets = 1;
+	for (size_t i = 0; i < n; i++) {
+		if (m[i].name_len > UINT16_MAX || m[i].value_len > UINT16_MAX)
+			return -EINVAL;
+		q.m[i].op = m[i].op;
+		q.m[i].set = 0;
+		q.m[i].name = m[i].name;
+		q.m[i].name_len = (uint16_t)m[i].name_len;
+		q.m[i].value = m[i].value;
+		q.m[i].value_len = (uint16_t)m[i].value_len;
+	}
+	q.nmatchers = (uint32_t)n;
+	es->selects++;
+	rc = fanout_query(es->fo, &q, left, es->res);
+	if (rc == 0)
+		fanout_result_sort_points(es->res);
+	for (size_t i = 0; rc == 0 && i < es->res->nseries; i++) {
+		const struct fanout_series *s = &es->res->series[i];
+		if (s->npts > cap) {
+			struct promfn_point *nb = realloc(buf, s->npts * sizeof(*nb));
+			if (!nb) {
+				rc = -ENOMEM;
+				break;
+			}
+			buf = nb;
+			cap = s->npts;
+		}
+		for (uint32_t k = 0; k < s->npts; k++) {
+			buf[k].ts_ms = s->pts[k].ts_ms;
+			buf[k].v = s->pts[k].value;
+		}
+		rc = cb(arg, s->key, s->key_len, buf, s->npts);
+	}
+	free(buf);
+	fanout_result_reset(es->res);
+	return rc;
+}
+
+/* ---- results ---- */
+
+void eval_write_lset(struct json_w *w, const struct promql_lset *ls)
+{
+	struct promql_lset_it it;
+	struct promql_label l;
+	int first = 1;
+
+	json_raw(w, "{", 1);
+	promql_lset_it_init(&it, ls);
+	while (promql_lset_it_next(&it, &l)) {
+		if (!first)
+			json_raw(w, ",", 1);
+		first = 0;
+		json_str(w, l.name, l.nlen);
+		json_raw(w, ":", 1);
+		json_str(w, l.val, l.vlen);
+	}
+	json_raw(w, "}", 1);
+}
+
+void eval_write_result(struct json_w *w, const struct promql_result *res)
+{
+	switch (res->type) {
+	case PROMQL_TYPE_SCALAR:
+		json_lit(w, "{\"resultType\":\"scalar\",\"result\":");
+		eval_point(w, res->ts, res->scalar);
+		json_raw(w, "}", 1);
+		return;
+	case PROMQL_TYPE_STRING:
+		json_lit(w, "{\"resultType\":\"string\",\"result\":[");
+		json_time(w, res->ts);
+		json_raw(w, ",", 1);
+		json_str(w, res->str, strlen(res->str));
+		json_lit(w, "]}");
+		return;
+	case PROMQL_TYPE_VECTOR:
+		json_lit(w, "{\"resultType\":\"vector\",\"result\":[");
+		for (size_t i = 0; i < res->n; i++) {
+			json_lit(w, i ? ",{\"metric\":" : "{\"metric\":");
+			eval_write_lset(w, &res->series[i].ls);
+			json_lit(w, ",\"value\":");
+			eval_point(w, res->series[i].pts[0].ts_ms, res->series[i].pts[0].v);
+			json_raw(w, "}", 1);
+		}
+		json_lit(w, "]}");
+		return;
+	default:
+		json_lit(w, "{\"resultType\":\"matrix\",\"result\":[");
+		for (size_t i = 0; i < res->n; i++) {
+			json_lit(w, i ? ",{\"metric\":" : "{\"metric\":");
+			eval_write_lset(w, &res->series[i].ls);
+			json_lit(w, ",\"values\":[");
+			for (size_t k = 0; k < res->series[i].n; k++) {
+				if (k)
+					json_raw(w, ",", 1);
+				eval_point(w, res->series[i].pts[k].ts_ms, res->series[i].pts[k].v);
+			}
+			json_lit(w, "]}");
+		}
+		json_lit(w, "]}");
+		return;
+	}
+}
+
+void eval_write_annotations(struct json_w *w, const struct promql_result *res)
+{
+	for (int k = 0; k < 2; k++) {
+		char *const *a = k ? res->infos : res->warnings;
+		size_t n = k ? res->ninfo : res->nwarn;
+		if (!n)
+			continue;
+		json_lit(w, k ? ",\"infos\":[" : ",\"warnings\":[");
+		for (size_t i = 0; i < n; i++) {
+			if (i)
+				json_raw(w, ",", 1);
+			json_str(w, a[i], strlen(a[i]));
+		}
+		json_raw(w, "]", 1);
+	}
 }

@@ -12,7 +12,10 @@
  *  Series without any output sample are left out. Results are sorted by
  *  their label sets (labels compared in name order, as labels.Compare).
  *
- * This is not PromQL: the real engine comes later (common/promql).
+ * The PromQL engine itself is common/promql_eval; this module gives it its
+ * storage (eval_store: one fan-out per selector, REC_Q_SELECT with one
+ * matcher set over the selector's whole time range) and writes its
+ * results (eval_write_result) in the Prometheus API shapes.
  */
 #ifndef MCS_APISERVER_EVAL_H
 #define MCS_APISERVER_EVAL_H
@@ -22,6 +25,7 @@
 
 #include "apiserver/fanout.h"
 #include "apiserver/json.h"
+#include "common/promql_eval.h"
 
 #define EVAL_STALE_NAN_BITS 0x7ff0000000000002ULL
 
@@ -67,5 +71,29 @@ void eval_write_series_list(struct json_w *w, const struct fanout_result *res, c
 
 /* Writes the strings of res as a JSON array (labels, label values). */
 void eval_write_strings(struct json_w *w, const struct fanout_result *res);
+
+/* The evaluator's storage over the fan-out. The caller owns the struct;
+ * res is the reusable answer buffer (reset after each selection). */
+struct eval_store {
+	struct fanout *fo;
+	struct fanout_result *res;
+	int64_t deadline_ms;   /* promql_now_ms() clock; bounds every fan-out */
+	uint64_t selects;      /* fan-outs made (for tests and stats) */
+};
+
+/* struct promql_storage.select over the fan-out: ctx is a struct
+ * eval_store. Returns 0 or the fanout_query error (-E2BIG past the samples
+ * limit, -ETIMEDOUT, -EREMOTEIO, -EINVAL for too many matchers, -ENOMEM). */
+int eval_store_select(void *ctx, const struct matcher *m, size_t n, int64_t start_ms,
+		      int64_t end_ms, promql_series_cb cb, void *arg);
+
+/* Writes a result's labels as a JSON object (Prometheus order). */
+void eval_write_lset(struct json_w *w, const struct promql_lset *ls);
+
+/* Writes {"resultType":...,"result":...} of an evaluation result. */
+void eval_write_result(struct json_w *w, const struct promql_result *res);
+
+/* Writes ,"warnings":[...] and ,"infos":[...] when there are any. */
+void eval_write_annotations(struct json_w *w, const struct promql_result *res);
 
 #endif

@@ -484,7 +484,8 @@ int promql_lb_build(struct promql_lb *b, struct promql_lset *out)
 
 	out->b = NULL;
 	out->len = 0;
-	qsort(b->l, b->n, sizeof(b->l[0]), promql_lb_cmp);
+	if (b->n > 1)
+		qsort(b->l, b->n, sizeof(b->l[0]), promql_lb_cmp);
 	for (size_t i = 0; i < b->n; i++) {
 		if (b->l[i].nlen > 0xffff || b->l[i].vlen > 0xffff)
 			return -E2BIG;

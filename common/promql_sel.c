@@ -331,7 +331,7 @@ static int promql_sel_dur_value(struct promql_parser *p, struct promql_node *d, 
 			promql_free(d);
 			return -EINVAL;
 		}
-		*ms = (int64_t)(sec * 1000.0);
+		*ms = (int64_t)llround(sec * 1000.0); /* 1.001 s is 1001 ms, not 1000 */
 		if (*ms < 0 && !allow_negative) {
 			promql_parse_errf(p, d->pos, "%s must not be negative", what);
 			promql_free(d);
