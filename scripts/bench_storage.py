@@ -185,7 +185,7 @@ def bench_vm(bodies, last_ms):
         c.getresponse().read()
         time.sleep(10)  # let the background merges of the flushed parts settle
         disk = du(d)
-        return {"ingest_s": ingest, "ok": ok and not errs, "rss": rss, "heap": heap, "series": n, "points": pts, "disk": disk}
+        return {"ingest_s": ingest, "ok": ok and not errs, "rss": rss, "series": n, "points": pts, "disk": disk}
     finally:
         p.send_signal(signal.SIGTERM)
         try:
