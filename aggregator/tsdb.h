@@ -6,7 +6,9 @@
  *
  * Not here: the head itself (store.h), the WAL (wal.h), the reply records
  * and the merge of head and blocks (query.h), the block file format
- * (block.h).
+ * (block.h). The writers behind tsdb_flush_head, tsdb_compact and
+ * tsdb_maintain live in tsdbmaint.h (downsampling and retention alone:
+ * tsdbmaint_downsample, tsdbmaint_retain).
  *
  * Life of a sample: ring -> WAL + head -> (flush) raw block -> (compaction)
  * larger raw block -> (rollup) 5m and 1h blocks -> (retention) deleted.
@@ -123,8 +125,6 @@ void tsdb_close(struct tsdb *t);
 int tsdb_flush_due(const struct tsdb *t, const struct store *s, int64_t now);
 int tsdb_flush_head(struct tsdb *t, struct store *s, struct wal *w, struct tsdb_flush_result *r);
 int tsdb_compact(struct tsdb *t, int all, struct tsdb_flush_result *r);
-int tsdb_downsample(struct tsdb *t, struct tsdb_flush_result *r);
-int tsdb_retain(struct tsdb *t, struct tsdb_flush_result *r);
 int tsdb_maintain(struct tsdb *t, int all, struct tsdb_flush_result *r);
 
 int tsdb_query_tier(const struct tsdb *t, int64_t step_ms, int64_t start, int64_t end);

@@ -21,7 +21,9 @@
  * heartbeat check.
  *
  * Not here: how a stage works (common/stage.h), the ring protocol
- * (shm/ring.h), fork/exec details and ring enumeration (shm/proc.h).
+ * (shm/ring.h), fork/exec details and ring enumeration (shm/proc.h), the
+ * command line, the configuration overrides and the effective
+ * configuration file (shm/launchcfg.h).
  *
  * Invariants: children[i].pid != 0 exactly while that process has not been
  * reaped; a slot's pid is cleared, and the ring pid fields it held are
@@ -29,7 +31,6 @@
  * on exit: a new launcher resumes from it.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -44,10 +45,11 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "shm/ctl.h"
+#include "shm/launchcfg.h"
 #include "shm/proc.h"
 #include "shm/ring.h"
 
-#define LAUNCH_EXIT_FATAL       2      /* the stage's "do not restart me" */
+#define LAUNCH_EXIT_FATAL       LAUNCHCFG_EXIT_FATAL
 #define LAUNCH_TICK_MS          200    /* loop wake-up period */
 #define LAUNCH_KILL_GRACE_MS    1000u  /* after SIGKILL, wait this long for the reap */
 #define LAUNCH_ONLY_STOP_MS     8000u  /* --only: SIGTERM to SIGKILL */
@@ -138,278 +140,7 @@ static void launch_on_signal(int sig)
 	}
 }
 
-static void launch_usage(FILE *f)
-{
-	fprintf(f,
-		"usage: mcs-launch [options]\n"
-		"  --config FILE          JSON configuration (default: the embedded one)\n"
-		"  --collectors N         number of collector processes (1..64)\n"
-		"  --aggregators M        number of aggregator processes (storage shards)\n"
-		"  --alerters K           number of alerter processes\n"
-		"  --apiservers A         number of apiserver processes\n"
-		"  --api-listen HOST:PORT HTTP API address\n"
-		"  --push-listen HOST:PORT push receiver address\n"
-		"  --data-dir DIR         data directory\n"
-		"  --scrape-config FILE   Prometheus scrape configuration (prometheus.yml format)\n"
-		"  --instance NAME        instance name (names the shared memory)\n"
-		"  --only STAGE --index I supervise only that process (collector, aggregator,\n"
-		"                         alerter or apiserver), e.g. one container per stage\n"
-		"  --cleanup              unlink every shared-memory segment of the instance and exit\n"
-		"  --help                 this text\n"
-		"Exit status: 0 after an orderly stop, 1 on a runtime failure (or when every\n"
-		"process of a stage failed fatally), 2 for bad options or configuration.\n");
-}
-
-/* ---- configuration ---- */
-
-struct launch_opts {
-	const char *config_file;
-	long n_stage[CTL_STAGES];    /* -1 when not given */
-	const char *api_listen, *push_listen, *data_dir, *instance, *scrape_config;
-	int only_stage;              /* -1 when not given */
-	long only_index;             /* -1 when not given */
-	int cleanup;
-};
-
-/* Parses an integer option in [lo, hi]. Returns 0 or -EINVAL. */
-static int launch_parse_long(const char *s, long lo, long hi, long *out)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
-/* Parses argv into *o. Returns 0, 1 after --help, or -EINVAL after logging
- * to stderr what is wrong. */
-static int launch_parse_args(struct launch_opts *o, int argc, char **argv)
-{
-	enum { O_COLL = 256, O_AGG, O_ALERT, O_API, O_APIL, O_PUSHL, O_DATA, O_INST, O_ONLY, O_INDEX, O_CLEAN, O_SCRAPE };
-	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"collectors", required_argument, NULL, O_COLL},
-		{"aggregators", required_argument, NULL, O_AGG},
-		{"alerters", required_argument, NULL, O_ALERT},
-		{"apiservers", required_argument, NULL, O_API},
-		{"api-listen", required_argument, NULL, O_APIL},
-		{"push-listen", required_argument, NULL, O_PUSHL},
-		{"data-dir", required_argument, NULL, O_DATA},
-		{"scrape-config", required_argument, NULL, O_SCRAPE},
-		{"instance", required_argument, NULL, O_INST},
-		{"only", required_argument, NULL, O_ONLY},
-		{"index", required_argument, NULL, O_INDEX},
-		{"cleanup", no_argument, NULL, O_CLEAN},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	memset(o, 0, sizeof(*o));
-	for (int i = 0; i < CTL_STAGES; i++)
-		o->n_stage[i] = -1;
-	o->only_stage = -1;
-	o->only_index = -1;
-	int c;
-	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			o->config_file = optarg;
-			break;
-		case O_COLL:
-		case O_AGG:
-		case O_ALERT:
-		case O_API: {
-			int st = c - O_COLL; /* same order as enum ctl_stage */
-			if (launch_parse_long(optarg, 1, 64, &o->n_stage[st]) != 0) {
-				fprintf(stderr, "mcs-launch: --%ss must be an integer in [1, 64], not \"%s\"\n",
-					ctl_stage_name(st), optarg);
-				return -EINVAL;
-			}
-			break;
-		}
-		case O_APIL:
-			o->api_listen = optarg;
-			break;
-		case O_PUSHL:
-			o->push_listen = optarg;
-			break;
-		case O_DATA:
-			o->data_dir = optarg;
-			break;
-		case O_SCRAPE:
-			o->scrape_config = optarg;
-			break;
-		case O_INST:
-			o->instance = optarg;
-			break;
-		case O_ONLY:
-			o->only_stage = ctl_stage_parse(optarg);
-			if (o->only_stage < 0) {
-				fprintf(stderr, "mcs-launch: --only takes collector, aggregator, alerter or apiserver, not \"%s\"\n",
-					optarg);
-				return -EINVAL;
-			}
-			break;
-		case O_INDEX:
-			if (launch_parse_long(optarg, 0, 63, &o->only_index) != 0) {
-				fprintf(stderr, "mcs-launch: --index must be an integer in [0, 63], not \"%s\"\n", optarg);
-				return -EINVAL;
-			}
-			break;
-		case O_CLEAN:
-			o->cleanup = 1;
-			break;
-		case 'h':
-			launch_usage(stdout);
-			return 1;
-		default:
-			launch_usage(stderr);
-			return -EINVAL;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "mcs-launch: unexpected argument \"%s\"\n", argv[optind]);
-		launch_usage(stderr);
-		return -EINVAL;
-	}
-	if ((o->only_stage >= 0) != (o->only_index >= 0)) {
-		fprintf(stderr, "mcs-launch: --only and --index go together\n");
-		return -EINVAL;
-	}
-	return 0;
-}
-
-/* Copies a string override into a config field after checking it. */
-static int launch_set_str(char *dst, size_t cap, const char *v, const char *flag, char *err, size_t errlen)
-{
-	if (!*v || strlen(v) >= cap) {
-		snprintf(err, errlen, "%s must be a non-empty string shorter than %zu bytes", flag, cap);
-		return -EINVAL;
-	}
-	snprintf(dst, cap, "%s", v);
-	return 0;
-}
-
-/* Loads the configuration and applies the overrides. On failure writes why
- * into err and returns -EINVAL (or the file's -errno). cfg is owned by the
- * caller and freed with config_free either way. */
-static int launch_load_config(struct config *cfg, const struct launch_opts *o, char *err, size_t errlen)
-{
-	int rc = o->config_file ? config_load_file(cfg, o->config_file, err, errlen)
-				: config_load_string(cfg, NULL, NULL, err, errlen);
-	if (rc != 0)
-		return rc;
-	uint32_t *counts[CTL_STAGES] = {&cfg->collectors, &cfg->aggregators, &cfg->alerters, &cfg->apiservers};
-	for (int i = 0; i < CTL_STAGES; i++)
-		if (o->n_stage[i] > 0)
-			*counts[i] = (uint32_t)o->n_stage[i];
-	const struct {
-		const char *v, *flag;
-		char *dst;
-	} listen[] = {{o->api_listen, "--api-listen", cfg->api_listen}, {o->push_listen, "--push-listen", cfg->push_listen}};
-	for (int i = 0; i < 2; i++) {
-		char host[128];
-		int port;
-		if (!listen[i].v)
-			continue;
-		if (config_split_hostport(listen[i].v, host, sizeof(host), &port) != 0) {
-			snprintf(err, errlen, "%s must be HOST:PORT, not \"%s\"", listen[i].flag, listen[i].v);
-			return -EINVAL;
-		}
-		if ((rc = launch_set_str(listen[i].dst, sizeof(cfg->api_listen), listen[i].v, listen[i].flag, err, errlen)))
-			return rc;
-	}
-	if (o->data_dir && (rc = launch_set_str(cfg->data_dir, sizeof(cfg->data_dir), o->data_dir, "--data-dir", err, errlen)))
-		return rc;
-	if (o->scrape_config) {
-		/* Absolute, so every stage finds it whatever its directory. */
-		char abs[PATH_MAX];
-		if (!realpath(o->scrape_config, abs)) {
-			snprintf(err, errlen, "--scrape-config %s: %s", o->scrape_config, strerror(errno));
-			return -EINVAL;
-		}
-		if ((rc = launch_set_str(cfg->scrape_config_file, sizeof(cfg->scrape_config_file), abs,
-					 "--scrape-config", err, errlen)))
-			return rc;
-	}
-	if (o->instance) {
-		if (strpbrk(o->instance, "/. ")) {
-			snprintf(err, errlen, "--instance must not contain '/', '.' or spaces: \"%s\"", o->instance);
-			return -EINVAL;
-		}
-		if ((rc = launch_set_str(cfg->instance, sizeof(cfg->instance), o->instance, "--instance", err, errlen)))
-			return rc;
-	}
-	if (o->only_stage >= 0 && (uint32_t)o->only_index >= *counts[o->only_stage]) {
-		snprintf(err, errlen, "--index %ld is out of range: the configuration has %u %s processes",
-			 o->only_index, *counts[o->only_stage], ctl_stage_name(o->only_stage));
-		return -EINVAL;
-	}
-	return 0;
-}
-
-/* Creates data_dir and data_dir/run, writes the effective configuration
- * there atomically, and checks that it loads back (the stages will read
- * exactly this file). Sets l->config_path to its absolute path.
- * Returns 0 or -errno, logged. */
-static int launch_write_config(struct launch *l)
-{
-	char run[PATH_MAX], real[PATH_MAX], err[512];
-	int rc = proc_mkdirs(l->cfg.data_dir);
-	if (rc != 0) {
-		log_error("cannot create data_dir \"%s\": %s", l->cfg.data_dir, strerror(-rc));
-		return rc;
-	}
-	if (snprintf(run, sizeof(run), "%s/run", l->cfg.data_dir) >= (int)sizeof(run))
-		return -ENAMETOOLONG;
-	rc = proc_mkdirs(run);
-	if (rc != 0) {
-		log_error("cannot create \"%s\": %s", run, strerror(-rc));
-		return rc;
-	}
-	if (!realpath(run, real)) {
-		rc = -errno;
-		log_error("realpath(\"%s\") failed: %s", run, strerror(errno));
-		return rc;
-	}
-	if (snprintf(l->config_path, sizeof(l->config_path), "%s/%s.json", real, l->cfg.instance) >=
-	    (int)sizeof(l->config_path))
-		return -ENAMETOOLONG;
-	char *json = config_to_json(&l->cfg);
-	if (!json) {
-		log_error("config_to_json() failed: out of memory");
-		return -ENOMEM;
-	}
-	rc = proc_write_atomic(l->config_path, json, strlen(json));
-	free(json);
-	if (rc != 0) {
-		log_error("cannot write the effective configuration to \"%s\": %s", l->config_path, strerror(-rc));
-		return rc;
-	}
-	struct config check;
-	rc = config_load_file(&check, l->config_path, err, sizeof(err));
-	config_free(&check);
-	if (rc != 0) {
-		log_error("the effective configuration does not load back: %s", err);
-		return -EINVAL;
-	}
-	return 0;
-}
-
 /* ---- shared memory ---- */
-
-static void launch_shape(const struct config *cfg, struct ctl_shape *shape)
-{
-	memset(shape, 0, sizeof(*shape));
-	shape->n_stage[CTL_COLLECTOR] = cfg->collectors;
-	shape->n_stage[CTL_AGGREGATOR] = cfg->aggregators;
-	shape->n_stage[CTL_ALERTER] = cfg->alerters;
-	shape->n_stage[CTL_APISERVER] = cfg->apiservers;
-	shape->sample_ring_bytes = cfg->sample_ring_bytes;
-	shape->alert_ring_bytes = cfg->alert_ring_bytes;
-	shape->query_ring_bytes = cfg->query_ring_bytes;
-}
 
 /* Like proc_instance_owner, but gives the stages of a launcher that just died
  * a few seconds to follow it (they get SIGTERM from PR_SET_PDEATHSIG). */
@@ -439,7 +170,7 @@ static int launch_ctl_setup(struct launch *l)
 	struct ctl_shape shape;
 	char what[96];
 	const char *inst = l->cfg.instance;
-	launch_shape(&l->cfg, &shape);
+	launchcfg_shape(&l->cfg, &shape);
 	int rc = ctl_create(&l->ctl, inst, &shape);
 	if (rc == -EEXIST || rc == -EPROTO) {
 		struct ctl old;
@@ -591,7 +322,7 @@ static void launch_child_init(struct launch_child *ch, enum ctl_stage stage, uin
 }
 
 /* Builds the child table: every process of the shape, or the one of --only. */
-static int launch_children_setup(struct launch *l, const struct launch_opts *o)
+static int launch_children_setup(struct launch *l, const struct launchcfg_opts *o)
 {
 	uint32_t counts[CTL_STAGES] = {l->cfg.collectors, l->cfg.aggregators, l->cfg.alerters, l->cfg.apiservers};
 	uint32_t n = 0;
@@ -992,7 +723,7 @@ static int launch_cleanup(const char *instance)
 
 int main(int argc, char **argv)
 {
-	struct launch_opts o;
+	struct launchcfg_opts o;
 	struct launch l;
 	char err[512];
 	sigset_t wait_mask;
@@ -1000,10 +731,10 @@ int main(int argc, char **argv)
 
 	memset(&l, 0, sizeof(l));
 	log_init("launch", 0);
-	int rc = launch_parse_args(&o, argc, argv);
+	int rc = launchcfg_parse_args(&o, argc, argv);
 	if (rc != 0)
 		return rc > 0 ? 0 : LAUNCH_EXIT_FATAL;
-	rc = launch_load_config(&l.cfg, &o, err, sizeof(err));
+	rc = launchcfg_load_config(&l.cfg, &o, err, sizeof(err));
 	if (rc != 0) {
 		log_error("configuration: %s", err);
 		config_free(&l.cfg);
@@ -1042,7 +773,7 @@ int main(int argc, char **argv)
 	 * launcher must not rewrite the running instance's configuration. */
 	if (launch_ctl_setup(&l) != 0)
 		goto out;
-	if (launch_write_config(&l) != 0)
+	if (launchcfg_write_config(&l.cfg, l.config_path, sizeof(l.config_path)) != 0)
 		goto out;
 	if (launch_rings_setup(&l) != 0)
 		goto out;
