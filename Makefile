@@ -33,7 +33,8 @@ DEB_PKGS := build-essential pkg-config liburing-dev libevent-dev libcjson-dev li
             curl python3 procps prometheus victoria-metrics prometheus-node-exporter \
             prometheus-alertmanager
 
-SHM_PROGS  := shm/launch.c shm/ringctl.c
+# launch.c and its launchcfg module (which needs common/) are mcs-launch's own.
+SHM_PROGS  := shm/launch.c shm/launchcfg.c shm/ringctl.c
 SHM_SRC    := $(sort $(filter-out $(SHM_PROGS),$(wildcard shm/*.c)))
 COMMON_SRC := $(sort $(wildcard common/*.c))
 STAGES     := collector aggregator alerter apiserver
@@ -45,7 +46,7 @@ obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 LIBSHM    := $(BUILD)/libmcsshm.a
 LIBCOMMON := $(BUILD)/libmcscommon.a
 STAGE_BINS := $(foreach s,$(STAGES),$(BIN)/mcs-$(s))
-PROG_BINS  := $(BIN)/mcs-launch $(BIN)/mcs-ringctl
+PROG_BINS  := $(BIN)/mcs-launch $(BIN)/mcs-ringctl $(BIN)/mcs-promqltest
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BIN)/tests/%,$(UNIT_SRC))
 TOOL_BINS  := $(patsubst tests/tools/%.c,$(BIN)/tools/%,$(TOOL_SRC))
 
@@ -70,10 +71,14 @@ $(BIN)/mcs-$(1): $(call obj,$(sort $(wildcard $(1)/*.c))) $(LIBCOMMON) $(LIBSHM)
 endef
 $(foreach s,$(STAGES),$(eval $(call stage_rule,$(s))))
 
-$(BIN)/mcs-launch: $(BUILD)/shm/launch.o $(LIBCOMMON) $(LIBSHM)
+$(BIN)/mcs-launch: $(BUILD)/shm/launch.o $(BUILD)/shm/launchcfg.o $(LIBCOMMON) $(LIBSHM)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 $(BIN)/mcs-ringctl: $(BUILD)/shm/ringctl.o $(LIBCOMMON) $(LIBSHM)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+# The PromQL test-file runner (issue 5): the conformance tool under its own name.
+$(BIN)/mcs-promqltest: $(BUILD)/tests/tools/conformance_promql.o $(LIBCOMMON) $(LIBSHM)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 

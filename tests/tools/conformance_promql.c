@@ -3,7 +3,8 @@
  *
  * Usage: conformance_promql [-v] FILE.test|DIR...
  * (a DIR with a promql/ subdirectory, like the shared conformance root
- * scripts/run-tests passes, means the .test files in DIR/promql).
+ * scripts/run-tests passes, means the .test files in DIR/promql). The same
+ * program is linked as bin/mcs-promqltest, run as `mcs-promqltest FILE...`.
  *
  * Language: `load <interval>` (+ `load_with_nhcb`) with series lines in
  * expanding notation (`1+2x10`, `-1-1x5`, `_`, `_x3`, `stale`, `NaNx3`),
@@ -22,9 +23,10 @@
  * histogram_quantiles, start_timestamp). Cases we knowingly fail are
  * listed in conf_known (file, line, reason) and counted apart.
  *
- * Prints one line per failure and per file, and ends with
- * "conformance: N passed, N failed, N skipped"; exits 1 when anything
- * failed, 2 on a usage or I/O error.
+ * Prints one line per failure and per file, and ends with the line
+ * "N passed, N failed, N skipped" (nothing after it, so scripts can take
+ * the last line); exits 1 when anything failed, 2 on a usage or I/O error
+ * (an unreadable argument is reported and the others still run).
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <dirent.h>
@@ -1126,21 +1128,26 @@ int main(int argc, char **argv)
 		any = 1;
 		if (stat(argv[i], &sb) != 0) {
 			fprintf(stderr, "conformance: %s: %s\n", argv[i], strerror(errno));
-			return 2;
+			rc = 2;
+			continue;
 		}
 		if (S_ISDIR(sb.st_mode) ? conf_dir(argv[i], &st) : conf_file(argv[i], &st))
 			rc = 2;
 	}
 	if (!any) {
-		fprintf(stderr, "usage: conformance_promql [-v] FILE.test|DIR...\n");
+		fprintf(stderr, "usage: %s [-v] FILE.test|DIR...\n", argv[0]);
 		return 2;
 	}
 	conf_clear();
 	free(conf_db);
 	if (st.known)
 		printf("known failures (listed in conf_known): %u\n", st.known);
-	printf("conformance: %u passed, %u failed, %u skipped\n", st.passed, st.failed,
+	/* stderr is unbuffered, so every error line is already out; writing
+	 * the summary last and flushing keeps it the last line even when
+	 * stdout and stderr share one file. */
+	printf("%u passed, %u failed, %u skipped\n", st.passed, st.failed,
 	       st.skip_hist + st.skip_unsup);
+	fflush(stdout);
 	if (rc)
 		return rc;
 	return st.failed ? 1 : 0;
