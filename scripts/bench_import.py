@@ -12,17 +12,13 @@ Prints one line per system and the ratio mcs/VictoriaMetrics.
 import http.client
 import json
 import os
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integration"))
-from harness import Mcs, free_port  # noqa: E402
+from harness import Mcs, VictoriaMetrics  # noqa: E402
 
 SERIES = int(os.environ.get("BENCH_SERIES", "20000"))
 BODIES = int(os.environ.get("BENCH_BODIES", "100"))
@@ -134,38 +130,17 @@ def bench_mcs(bodies, base_ms, collectors):
 
 
 def bench_vm(bodies, base_ms):
-    vm = shutil.which("victoria-metrics")
-    if not vm:
+    if not VictoriaMetrics.available():
         return None
-    d = tempfile.mkdtemp(prefix="vm-bench-")
-    port = free_port()
-    p = subprocess.Popen([vm, "-storageDataPath", d, "-httpListenAddr", "127.0.0.1:%d" % port,
-                          "-retentionPeriod", "100y", "-search.latencyOffset", "0s",
-                          "-search.disableCache"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(200):
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                c.request("GET", "/health")
-                if c.getresponse().status == 200:
-                    break
-            except OSError:
-                time.sleep(0.05)
+    with VictoriaMetrics() as vm:
         t0 = time.time()
-        errs = push_all(port, "/api/v1/import/prometheus", bodies)
-        ok = wait_visible(port, base_ms + (BODIES - 1) * 15000)
+        errs = push_all(vm.port, "/api/v1/import/prometheus", bodies)
+        ok = wait_visible(vm.port, base_ms + (BODIES - 1) * 15000)
         dt = time.time() - t0
         if errs or not ok:
             print("victoria-metrics: push errors %s visible %s" % (errs[:5], ok))
-        verify_all("victoria-metrics", port, base_ms + (BODIES - 1) * 15000)
+        verify_all("victoria-metrics", vm.port, base_ms + (BODIES - 1) * 15000)
         return dt
-    finally:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            p.kill()
-        shutil.rmtree(d, ignore_errors=True)
 
 
 def main():

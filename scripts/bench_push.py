@@ -30,7 +30,6 @@ import http.client
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -39,7 +38,7 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integration"))
-from harness import BIN, Mcs, free_port  # noqa: E402
+from harness import BIN, Mcs, VictoriaMetrics  # noqa: E402
 
 SERIES = int(os.environ.get("BENCH_SERIES", "20000"))
 SAMPLES = int(os.environ.get("BENCH_SAMPLES", "100"))
@@ -196,32 +195,10 @@ def bench_mcs(name, path, headers, bodies, last_ts_ms, collectors):
 
 
 def bench_vm(name, path, headers, bodies, last_ts_ms):
-    vm = shutil.which("victoria-metrics")
-    if not vm:
+    if not VictoriaMetrics.available():
         return None
-    d = tempfile.mkdtemp(prefix="vm-bench-")
-    port = free_port()
-    p = subprocess.Popen([vm, "-storageDataPath", d, "-httpListenAddr", "127.0.0.1:%d" % port,
-                          "-retentionPeriod", "100y", "-search.latencyOffset", "0s",
-                          "-search.disableCache"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(200):
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                c.request("GET", "/health")
-                if c.getresponse().status == 200:
-                    break
-            except OSError:
-                time.sleep(0.05)
-        return run_one("victoria-metrics %s" % name, port, port, path, headers, bodies, last_ts_ms)
-    finally:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-        shutil.rmtree(d, ignore_errors=True)
+    with VictoriaMetrics() as vm:
+        return run_one("victoria-metrics %s" % name, vm.port, vm.port, path, headers, bodies, last_ts_ms)
 
 
 def main():

@@ -28,7 +28,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integration"))
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import BIN, Mcs, free_port  # noqa: E402
+from harness import BIN, Mcs, VictoriaMetrics  # noqa: E402
 import bench_push  # noqa: E402
 
 SERIES = int(os.environ.get("BENCH_SERIES", "10000"))
@@ -157,43 +157,21 @@ def bench_mcs(bodies, last_ms):
 
 
 def bench_vm(bodies, last_ms):
-    vm = shutil.which("victoria-metrics")
-    if not vm:
+    if not VictoriaMetrics.available():
         return None
-    d = tempfile.mkdtemp(prefix="vm-storage-")
-    port = free_port()
-    p = subprocess.Popen([vm, "-storageDataPath", d, "-httpListenAddr", "127.0.0.1:%d" % port,
-                          "-retentionPeriod", "100y", "-search.latencyOffset", "0s", "-search.disableCache"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(200):
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                c.request("GET", "/health")
-                if c.getresponse().status == 200:
-                    break
-            except OSError:
-                time.sleep(0.05)
+    with VictoriaMetrics() as vm:
         t0 = time.time()
-        errs, _ = bench_push.push_all(port, "/api/v1/write", HEADERS, bodies)
-        ok = wait_last(port, last_ms)
+        errs, _ = bench_push.push_all(vm.port, "/api/v1/write", HEADERS, bodies)
+        ok = wait_last(vm.port, last_ms)
         ingest = time.time() - t0
-        rss = rss_bytes([p.pid])
-        n, pts = count_points(port, last_ms / 1000.0 + 1)
-        c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        rss = rss_bytes([vm.pid])
+        n, pts = count_points(vm.port, last_ms / 1000.0 + 1)
+        c = http.client.HTTPConnection("127.0.0.1", vm.port, timeout=120)
         c.request("GET", "/internal/force_flush")
         c.getresponse().read()
         time.sleep(10)  # let the background merges of the flushed parts settle
-        disk = du(d)
+        disk = du(vm.dir)
         return {"ingest_s": ingest, "ok": ok and not errs, "rss": rss, "series": n, "points": pts, "disk": disk}
-    finally:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-        shutil.rmtree(d, ignore_errors=True)
 
 
 def bench_replay(base_ms):

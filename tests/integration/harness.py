@@ -171,3 +171,48 @@ class Mcs:
 
 def gzip_bytes(b):
     return gzip.compress(b, compresslevel=1)
+
+
+class VictoriaMetrics:
+    """A real victoria-metrics (Debian package) on a free loopback port with
+    a temporary data dir, stopped by PID: the peer of the benchmarks.
+    `with VictoriaMetrics() as vm:` gives vm.port, vm.dir and vm.pid; it is
+    None-safe: VictoriaMetrics.available() tells whether it is installed."""
+
+    def __init__(self):
+        self.exe = shutil.which("victoria-metrics")
+        self.dir = tempfile.mkdtemp(prefix="vm-bench-")
+        self.port = free_port()
+        self.proc = None
+
+    @staticmethod
+    def available():
+        return shutil.which("victoria-metrics") is not None
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def __enter__(self):
+        self.proc = subprocess.Popen([self.exe, "-storageDataPath", self.dir,
+                                      "-httpListenAddr", "127.0.0.1:%d" % self.port,
+                                      "-retentionPeriod", "100y", "-search.latencyOffset", "0s",
+                                      "-search.disableCache"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(400):
+            try:
+                if Http(self.port, timeout=2).request("GET", "/health")[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return False
