@@ -64,24 +64,6 @@ static int64_t promfn_go_int64(double f)
 
 /* ---- Kahan step and phi-quantile ---- */
 
-/* One step of Kahan-Neumaier summation exactly as Prometheus'
- * kahansum.Inc: adds inc to *sum and accumulates the rounding error in *c.
- * An infinite running sum resets *c to 0, so the caller's final
- * `sum + c` stays infinite instead of turning into NaN. */
-void promfn_kahan_inc(double inc, double *sum, double *c)
-{
-	double s = *sum;
-	double t = s + inc;
-
-	if (isinf(t))
-		*c = 0;
-	else if (fabs(s) >= fabs(inc))
-		*c += (s - t) + inc;
-	else
-		*c += (inc - t) + s;
-	*sum = t;
-}
-
 /* Total order with NaN below everything: what Prometheus'
  * vectorByValueHeap.Less intends (Go's comparator is not a strict weak
  * order with two NaNs; this agrees wherever Go's result is defined). */

@@ -80,7 +80,24 @@ struct promfn_label {
 	size_t value_len;
 };
 
-void promfn_kahan_inc(double inc, double *sum, double *c);
+/* One step of Kahan-Neumaier summation exactly as Prometheus'
+ * kahansum.Inc: adds inc to *sum and accumulates the rounding error in *c.
+ * An infinite running sum resets *c to 0, so the caller's final
+ * `sum + c` stays infinite instead of turning into NaN. Inline: it runs
+ * once per sample in sum/avg_over_time and the aggregations. */
+static inline void promfn_kahan_inc(double inc, double *sum, double *c)
+{
+	double s = *sum;
+	double t = s + inc;
+
+	if (__builtin_isinf(t))
+		*c = 0;
+	else if (__builtin_fabs(s) >= __builtin_fabs(inc))
+		*c += (s - t) + inc;
+	else
+		*c += (inc - t) + s;
+	*sum = t;
+}
 double promfn_quantile(double q, double *vals, size_t n);
 double promfn_bucket_quantile(double q, struct promfn_bucket *b, size_t n,
 			      struct promfn_bucket_fix *fix);
