@@ -18,6 +18,13 @@
  * than TSDB_BLOCK_RANGE_MS (at most every TSDB_FLUSH_MIN_GAP_MS). Never
  * during replay: the flush deletes WAL segments, and replay reads them.
  * A flush is followed by compaction, downsampling and retention.
+ *
+ * Out-of-order window (store.h): after replay the store's window is set
+ * from the config's ooo_window. Samples it rejects are counted
+ * (CTL_C_TOO_OLD) and left out of the WAL: a record holding any is
+ * re-encoded without them before it is appended, so that a replay brings
+ * back exactly what was accepted. The gauges of bytes on disk per tier
+ * are refreshed at start and on every flush check.
  */
 #include <errno.h>
 #include <limits.h>
@@ -55,8 +62,9 @@ struct aggregator {
 	int nwait;
 };
 
-/* Applies one REC_SAMPLES record. Returns samples applied or -EPROTO. */
-static long agg_apply(struct aggregator *a, const struct ring_rec *rec)
+/* Applies one REC_SAMPLES record. Returns samples applied or -EPROTO;
+ * *too_old (may be NULL) is set to 1 when the window rejected a sample. */
+static long agg_apply(struct aggregator *a, const struct ring_rec *rec, int *too_old)
 {
 	struct rec_samples_iter it;
 	struct rec_sample s;
@@ -79,6 +87,12 @@ static long agg_apply(struct aggregator *a, const struct ring_rec *rec)
 			ctl_add(a->st.slot, CTL_C_DUPLICATES, 1);
 			continue;
 		}
+		if (r == STORE_TOO_OLD) {
+			ctl_add(a->st.slot, CTL_C_TOO_OLD, 1);
+			if (too_old)
+				*too_old = 1;
+			continue;
+		}
 		if (r < 0) {
 			log_error("out of memory adding a sample");
 			abort();
@@ -92,12 +106,76 @@ static long agg_apply(struct aggregator *a, const struct ring_rec *rec)
 	return rc < 0 ? -EPROTO : n;
 }
 
+/* A map from a key's bytes in the source record to its offset in the
+ * re-encoded one, so that keys written by reference stay references and
+ * the filtered record is never longer than its source. */
+struct agg_keymap {
+	const uint8_t *key;
+	uint32_t off;
+};
+
+/* Re-encodes the REC_SAMPLES record rec without the samples the window
+ * rejects (store_too_old, whose references are frozen for the batch, so
+ * it answers as agg_apply was answered). On success *out is a malloc'd
+ * record of *out_len bytes, owned by the caller. Returns 0, -ENOMEM or
+ * -EPROTO for a bad record header (then *out is NULL). */
+static int agg_filter_record(struct aggregator *a, const struct ring_rec *rec, uint8_t **out, size_t *out_len)
+{
+	struct rec_samples_iter it;
+	struct rec_samples_writer w;
+	struct rec_sample s;
+	size_t nmap = 16;
+	int rc;
+	*out = NULL;
+	if (rec_samples_iter_init(&it, rec->data, rec->len) != 0)
+		return -EPROTO;
+	while (nmap < 2 * (rec->len / REC_SAMPLE_ENTRY + 1))
+		nmap *= 2;
+	struct agg_keymap *map = calloc(nmap, sizeof(*map));
+	uint8_t *buf = malloc(rec->len);
+	if (!map || !buf) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	rec_samples_begin(&w, buf, rec->len);
+	while ((rc = rec_samples_next(&it, &s)) == 1) {
+		long idx = store_series_get(&a->store, s.id, s.key, s.key_len);
+		if (idx >= 0 && store_too_old(&a->store, (size_t)idx, s.ts_ms))
+			continue;
+		/* Invalid keys (idx < 0) are kept: replay skips them as now. */
+		size_t h = (size_t)(((uintptr_t)s.key * 0x9e3779b97f4a7c15ull) >> 20) & (nmap - 1);
+		while (map[h].key && map[h].key != s.key)
+			h = (h + 1) & (nmap - 1);
+		uint32_t off = 0;
+		if (rec_samples_add(&w, s.id, s.key, s.key_len, s.ts_ms, s.value, map[h].key ? map[h].off : 0,
+				    &off) != 0) {
+			rc = -EPROTO; /* cannot happen: never longer than the source */
+			goto fail;
+		}
+		if (!map[h].key) {
+			map[h].key = s.key;
+			map[h].off = off;
+		}
+	}
+	/* A malformed entry ends the record here as it ended agg_apply: the
+	 * samples before it were applied, so they are what the WAL keeps. */
+	*out_len = rec_samples_end(&w);
+	*out = buf;
+	free(map);
+	return 0;
+fail:
+	free(map);
+	free(buf);
+	return rc;
+}
+
 /* Consumes up to a batch from sample ring i. Returns records taken. */
 static int agg_consume_samples(struct aggregator *a, struct ring *r)
 {
 	struct ring_rec rec;
 	int taken = 0, rc;
 	uint64_t applied = 0;
+	store_batch_begin(&a->store);
 	while (taken < AGG_BATCH_RECORDS && (rc = ring_next(r, &rec)) != 0) {
 		if (rc < 0) {
 			log_error("ring %s: damaged record skipped to write position", r->hdr->name);
@@ -109,13 +187,29 @@ static int agg_consume_samples(struct aggregator *a, struct ring *r)
 			ctl_add(a->st.slot, CTL_C_RECORDS_CORRUPT, 1);
 			continue;
 		}
-		int wrc = wal_append(&a->wal, REC_SAMPLES, rec.data, rec.len);
+		/* Applied first, appended second: the ring space is released
+		 * only after wal_flush, so a crash in between loses nothing. */
+		int too_old = 0;
+		long n = agg_apply(a, &rec, &too_old);
+		const void *data = rec.data;
+		size_t len = rec.len;
+		uint8_t *filtered = NULL;
+		if (too_old) {
+			int frc = agg_filter_record(a, &rec, &filtered, &len);
+			if (frc == -ENOMEM) {
+				log_error("out of memory filtering a sample record for the WAL");
+				abort(); /* not released: crash and replay */
+			}
+			if (frc == 0)
+				data = filtered;
+		}
+		int wrc = wal_append(&a->wal, REC_SAMPLES, data, len);
+		free(filtered);
 		if (wrc != 0) {
 			/* Not released: a restart replays the WAL and the ring. */
 			log_error("WAL append failed: %s; exiting so the batch is consumed again", strerror(-wrc));
 			exit(1);
 		}
-		long n = agg_apply(a, &rec);
 		if (n < 0) {
 			log_warn("ring %s: malformed sample record at %llu skipped", r->hdr->name,
 				 (unsigned long long)rec.pos);
@@ -139,6 +233,15 @@ static int agg_consume_samples(struct aggregator *a, struct ring *r)
 	return taken;
 }
 
+/* Publishes the bytes on disk of the first three tiers (raw, 5m and 1h
+ * by default) as gauges in the slot. */
+static void agg_disk_gauges(struct aggregator *a)
+{
+	ctl_set(a->st.slot, CTL_C_DISK_RAW_BYTES, tsdb_tier_bytes(&a->tsdb, 0));
+	ctl_set(a->st.slot, CTL_C_DISK_5M_BYTES, tsdb_tier_bytes(&a->tsdb, 1));
+	ctl_set(a->st.slot, CTL_C_DISK_1H_BYTES, tsdb_tier_bytes(&a->tsdb, 2));
+}
+
 /* Writes the head to a block and runs maintenance (all: compact
  * everything). Exits on a WAL failure (as ingestion does: restart and
  * replay); block errors are logged and returned. */
@@ -152,6 +255,7 @@ static int agg_flush(struct aggregator *a, int all, struct tsdb_flush_result *r)
 	int mrc = tsdb_maintain(&a->tsdb, all, r);
 	a->last_maint_ms = a->tsdb.now_ms();
 	ctl_set(a->st.slot, CTL_C_SERIES, a->store.nseries);
+	agg_disk_gauges(a);
 	return rc ? rc : mrc;
 }
 
@@ -189,6 +293,7 @@ static void agg_tsdb_tick(struct aggregator *a)
 		tsdb_maintain(&a->tsdb, 0, NULL); /* retention moves with the clock */
 		a->last_maint_ms = now;
 	}
+	agg_disk_gauges(a); /* also catches blocks quarantined by queries */
 }
 
 static int agg_consume_queries(struct aggregator *a, uint32_t p)
@@ -256,7 +361,7 @@ static int agg_wal_apply(void *ctx, uint8_t type, const void *payload, size_t le
 {
 	struct aggregator *a = ctx;
 	struct ring_rec rec = {.type = type, .len = (uint32_t)len, .data = payload};
-	if (type != REC_SAMPLES || agg_apply(a, &rec) < 0)
+	if (type != REC_SAMPLES || agg_apply(a, &rec, NULL) < 0)
 		ctl_add(a->st.slot, CTL_C_RECORDS_CORRUPT, 1);
 	return 0;
 }
@@ -319,6 +424,8 @@ int main(int argc, char **argv)
 	a.last_maint_ms = a.tsdb.now_ms();
 	if (store_init(&a.store) != 0 || agg_wal_start(&a) != 0 || agg_open(&a) != 0)
 		return 1;
+	a.store.ooo_window_ms = a.st.cfg.ooo_window_ms; /* after replay: see store.h */
+	agg_disk_gauges(&a);
 	stage_set_ready(&a.st, 1);
 	log_info("serving shard %u: %u sample ring(s), %u query ring(s)", a.st.index, a.ncoll, a.napi);
 	uint64_t stop_at = 0;

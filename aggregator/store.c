@@ -10,6 +10,8 @@
 int store_init(struct store *s)
 {
 	memset(s, 0, sizeof(*s));
+	s->ooo_window_ms = -1;
+	s->batch_gen = 1; /* new series have window_gen 0: no reference yet */
 	s->table_cap = 1u << 14;
 	s->table = calloc(s->table_cap, sizeof(*s->table));
 	return s->table ? 0 : -ENOMEM;
@@ -85,6 +87,7 @@ long store_series_get(struct store *s, uint64_t id, const uint8_t *key, uint16_t
 	memcpy(se->key, key, key_len);
 	se->key_len = key_len;
 	se->id = id;
+	se->max_ts = INT64_MIN;
 	chunk_init(&se->head);
 	s->table[h].id = id;
 	s->table[h].idx1 = (uint32_t)(s->nseries + 1);
@@ -162,8 +165,8 @@ static int store_has(const struct store_series *se, int64_t ts)
 	return 0;
 }
 
-/* Inserts into the sorted out-of-order list; 1 when ts was already there. */
-static int store_ooo_insert(struct store_series *se, int64_t ts, double v)
+/* Index of the first out-of-order sample at or after ts. */
+static uint32_t store_ooo_find(const struct store_series *se, int64_t ts)
 {
 	uint32_t lo = 0, hi = se->nooo;
 	while (lo < hi) {
@@ -173,6 +176,13 @@ static int store_ooo_insert(struct store_series *se, int64_t ts, double v)
 		else
 			hi = mid;
 	}
+	return lo;
+}
+
+/* Inserts into the sorted out-of-order list; 1 when ts was already there. */
+static int store_ooo_insert(struct store_series *se, int64_t ts, double v)
+{
+	uint32_t lo = store_ooo_find(se, ts);
 	if (lo < se->nooo && se->ooo[lo].ts_ms == ts)
 		return 1;
 	if (se->nooo == se->ooo_cap) {
@@ -197,10 +207,45 @@ static int64_t store_last_ts(const struct store_series *se)
 	return se->nclosed ? se->closed[se->nclosed - 1].max_ts : INT64_MIN;
 }
 
+void store_batch_begin(struct store *s)
+{
+	s->batch_gen++;
+}
+
+/* Takes the series' window reference once per batch, then compares ts with
+ * it (saturating, so a huge window or an early reference cannot wrap). */
+int store_too_old(struct store *s, size_t idx, int64_t ts_ms)
+{
+	struct store_series *se = &s->series[idx];
+	if (s->ooo_window_ms < 0)
+		return 0;
+	if (se->window_gen != s->batch_gen) {
+		se->window_gen = s->batch_gen;
+		se->window_ref = se->max_ts;
+	}
+	if (se->window_ref == INT64_MIN)
+		return 0;
+	int64_t limit = se->window_ref < INT64_MIN + s->ooo_window_ms ? INT64_MIN
+								     : se->window_ref - s->ooo_window_ms;
+	return ts_ms < limit;
+}
+
+/* Adds a sample; with a window set, a sample it rejects is looked up
+ * first so that a re-delivered one still counts as a duplicate. Returns
+ * enum store_result, -ENOMEM, or -EPROTO for damaged chunk bytes. */
 int store_add(struct store *s, size_t idx, int64_t ts_ms, double value)
 {
 	struct store_series *se = &s->series[idx];
 	int rc;
+	if (store_too_old(s, idx, ts_ms)) {
+		uint32_t i = store_ooo_find(se, ts_ms);
+		if (i < se->nooo && se->ooo[i].ts_ms == ts_ms)
+			return STORE_DUPLICATE;
+		rc = se->n ? store_has(se, ts_ms) : 0;
+		if (rc < 0)
+			return rc;
+		return rc == 1 ? STORE_DUPLICATE : STORE_TOO_OLD;
+	}
 	if (se->n == 0 || ts_ms > store_last_ts(se)) {
 		if (se->head.n >= STORE_CHUNK_SAMPLES && (rc = store_close_head(s, se)) != 0)
 			return rc;
@@ -209,6 +254,8 @@ int store_add(struct store *s, size_t idx, int64_t ts_ms, double value)
 			return rc == -ENOMEM ? rc : -EPROTO;
 		se->n++;
 		s->samples++;
+		if (ts_ms > se->max_ts)
+			se->max_ts = ts_ms;
 		return STORE_APPENDED;
 	}
 	rc = store_has(se, ts_ms);

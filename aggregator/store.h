@@ -11,6 +11,27 @@
  * wins): this is what makes at-least-once ring delivery and WAL replay
  * exact.
  *
+ * The out-of-order window (ooo_window_ms, config "ooo_window"): a sample
+ * older than its series' newest timestamp minus the window is rejected
+ * (STORE_TOO_OLD) unless the store already holds it (then STORE_DUPLICATE).
+ * "Newest" is max_ts as of the start of the current batch
+ * (store_batch_begin), frozen for the batch, and survives head flushes.
+ * The window is off (ooo_window_ms < 0, as store_init leaves it) while the
+ * WAL is replayed: everything in the WAL was accepted once, and the newest
+ * timestamp may since have moved on, so replay must not judge it again.
+ * The aggregator writes only the samples the window let through to the WAL
+ * (main.c), so replay reproduces exactly what was accepted. Ring records
+ * re-delivered after a crash are judged again: the ones that reached the
+ * WAL come back as duplicates, and the newest timestamp only grows, so a
+ * sample rejected before is rejected again. A duplicate whose original was
+ * already flushed to a block is no longer in the head and counts as too old
+ * instead (either way it is dropped).
+ *
+ * Too-old samples are counted per shard (mcs_samples_too_old_total in
+ * /metrics). Known difference from the issue: the push API cannot report
+ * them to the pusher as a partial error, because the collector answers
+ * once the batch is in a ring, before the aggregator judges it.
+ *
  * Not here: persistence (wal.h, block.h), querying (query.h).
  */
 #ifndef MCS_STORE_H
@@ -44,6 +65,10 @@ struct store_series {
 	uint16_t key_len;
 	uint8_t route_known;          /* alert_mask computed */
 	uint64_t alert_mask;          /* alerters that want this series' samples */
+	int64_t max_ts;               /* ms: newest timestamp ever stored (kept across
+				       * head flushes); INT64_MIN when none */
+	int64_t window_ref;           /* ms: max_ts as of the batch window_gen */
+	uint64_t window_gen;          /* store.batch_gen when window_ref was taken */
 };
 
 struct store_slot {
@@ -58,12 +83,15 @@ struct store {
 	size_t nseries, series_cap;
 	uint64_t samples;
 	uint64_t chunk_bytes; /* bytes of closed chunks */
+	int64_t ooo_window_ms; /* ms; < 0: no window (store_init; WAL replay). Owner sets it */
+	uint64_t batch_gen;   /* advanced by store_batch_begin */
 };
 
 enum store_result {
 	STORE_APPENDED = 0,
 	STORE_OUT_OF_ORDER = 1,
 	STORE_DUPLICATE = 2,
+	STORE_TOO_OLD = 3,    /* older than the out-of-order window: not stored */
 };
 
 int store_init(struct store *s);
@@ -76,6 +104,15 @@ long store_series_get(struct store *s, uint64_t id, const uint8_t *key, uint16_t
 /* Adds a sample to series idx. Returns enum store_result, -ENOMEM, or
  * -EPROTO when the series' own chunk bytes turn out damaged. */
 int store_add(struct store *s, size_t idx, int64_t ts_ms, double value);
+
+/* Starts a batch: the window reference of every series is taken afresh
+ * (lazily, at its next sample). */
+void store_batch_begin(struct store *s);
+
+/* 1 when the window rejects ts for series idx in this batch (whether or
+ * not the store holds that sample), else 0. Takes the series' window
+ * reference when this batch has not yet. */
+int store_too_old(struct store *s, size_t idx, int64_t ts_ms);
 
 /* Decodes the samples of se with start <= ts <= end, in time order, into
  * *buf (grown with realloc as needed; *cap its capacity in points).

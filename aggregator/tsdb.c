@@ -682,6 +682,17 @@ int tsdb_maintain(struct tsdb *t, int all, struct tsdb_flush_result *r)
 
 /* ---- status -------------------------------------------------------------- */
 
+/* Bytes on disk of the blocks of tier (0 = raw), as measured when each was
+ * added; 0 for a tier that is not configured. */
+uint64_t tsdb_tier_bytes(const struct tsdb *t, int tier)
+{
+	uint64_t sum = 0;
+	for (size_t i = 0; i < t->nblocks; i++)
+		if (t->blocks[i].tier == tier)
+			sum += t->blocks[i].bytes;
+	return sum;
+}
+
 struct tsdb_cent {
 	char *s;                  /* owned, NUL-terminated */
 	uint64_t n;

@@ -135,5 +135,6 @@ int tsdb_label_strings(struct tsdb *t, const struct tsdb_sel *sel, const char *n
 void tsdb_reap_damaged(struct tsdb *t);
 
 int tsdb_status_json(struct tsdb *t, const struct store *s, char **out);
+uint64_t tsdb_tier_bytes(const struct tsdb *t, int tier);
 
 #endif

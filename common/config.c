@@ -28,6 +28,7 @@ const char config_default_json[] =
 	"  \"query\": {\"lookback_delta\": \"5m\", \"timeout\": \"2m\", \"max_samples\": 50000000},\n"
 	"  \"launcher\": {\"hang_timeout\": \"15s\"},\n"
 	"  \"rule_eval_interval\": \"1s\",\n"
+	"  \"ooo_window\": \"1h\",\n"
 	"  \"rules\": [\n"
 	"    {\"alert\": \"NodeLoadHigh\", \"expr\": \"node_load1 > 64\", \"for\": \"1m\",\n"
 	"     \"labels\": {\"severity\": \"warning\"},\n"
@@ -384,6 +385,8 @@ static int config_apply(struct config *c, cJSON *root, const char *origin, char 
 			}
 		} else if (strcmp(k, "rule_eval_interval") == 0) {
 			rc = config_dur(o, &c->rule_eval_interval_ms, k, origin, err, errlen);
+		} else if (strcmp(k, "ooo_window") == 0) {
+			rc = config_dur(o, &c->ooo_window_ms, k, origin, err, errlen);
 		} else if (strcmp(k, "rules") == 0) {
 			rc = config_rules(c, o, origin, err, errlen);
 		} else {
@@ -522,6 +525,8 @@ char *config_to_json(const struct config *c)
 	cJSON_AddStringToObject(l, "hang_timeout", d);
 	config_fmt_dur(d, sizeof(d), c->rule_eval_interval_ms);
 	cJSON_AddStringToObject(r, "rule_eval_interval", d);
+	config_fmt_dur(d, sizeof(d), c->ooo_window_ms);
+	cJSON_AddStringToObject(r, "ooo_window", d);
 	cJSON *rules = cJSON_AddArrayToObject(r, "rules");
 	for (size_t i = 0; i < c->nrules; i++) {
 		const struct config_rule *ru = &c->rules[i];

@@ -52,6 +52,8 @@ struct config {
 	uint64_t query_max_samples;
 	int64_t rule_eval_interval_ms;
 	int64_t hang_timeout_ms;   /* launcher: heartbeat age that counts as hung */
+	int64_t ooo_window_ms;     /* aggregator: how far behind a series' newest sample a
+				    * new one may be and still be stored (store.h) */
 	struct config_rule rules[CONFIG_MAX_RULES];
 	size_t nrules;
 };

@@ -32,6 +32,12 @@ static const struct {
 	[CTL_C_SCRAPES] = {"collections_total", "Internal collection rounds (self and node metrics).", 0},
 	[CTL_C_RSS_BYTES] = {"resident_memory_bytes", "Resident memory of the process.", 1},
 	[CTL_C_CPU_MS] = {"cpu_milliseconds_total", "CPU time used by the process, in milliseconds.", 0},
+	[CTL_C_TOO_OLD] = {"samples_too_old_total",
+			   "Samples rejected because they were older than the series' newest sample minus ooo_window "
+			   "(accepted by the push API, which answers before the aggregator sees them).", 0},
+	[CTL_C_DISK_RAW_BYTES] = {"disk_raw_bytes", "Bytes of raw-tier blocks on disk.", 1},
+	[CTL_C_DISK_5M_BYTES] = {"disk_5m_bytes", "Bytes of the first downsampling tier's blocks on disk (5m by default).", 1},
+	[CTL_C_DISK_1H_BYTES] = {"disk_1h_bytes", "Bytes of the second downsampling tier's blocks on disk (1h by default).", 1},
 };
 
 const char *ctl_stage_name(enum ctl_stage stage)

@@ -59,6 +59,10 @@ enum ctl_counter {
 	CTL_C_SCRAPES,            /* internal collection rounds */
 	CTL_C_RSS_BYTES,          /* resident memory (gauge) */
 	CTL_C_CPU_MS,             /* CPU time used, ms */
+	CTL_C_TOO_OLD,            /* aggregator: samples rejected as older than the ooo_window */
+	CTL_C_DISK_RAW_BYTES,     /* aggregator: bytes of raw-tier blocks on disk (gauge) */
+	CTL_C_DISK_5M_BYTES,      /* aggregator: bytes of the first rollup tier's blocks (gauge) */
+	CTL_C_DISK_1H_BYTES,      /* aggregator: bytes of the second rollup tier's blocks (gauge) */
 	CTL_C_COUNT
 };
 _Static_assert(CTL_C_COUNT <= CTL_COUNTERS, "counter slots");

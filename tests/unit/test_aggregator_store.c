@@ -7,7 +7,8 @@
  * id is refused (-EPROTO), never merged; and series whose ids collide
  * modulo the table size (found by hashing many keys) share one probe chain,
  * including a chain that wraps from the last slot to slot 0. Sample order,
- * duplicates and growth are checked on the stored arrays directly.
+ * duplicates and growth are checked on the stored arrays directly, and so
+ * is the out-of-order window (off by default, batch-frozen reference).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -351,6 +352,108 @@ static void test_reads_and_range_checks_see_closed_head_and_side_samples(void **
 	assert_true(s->chunk_bytes > 0 && store_series_bytes(se) < 300 * 16 / 2);
 }
 
+/* ---- out-of-order window ---- */
+
+#define H (3600 * 1000LL)
+
+static void test_without_a_window_any_old_sample_is_accepted(void **state)
+{
+	struct store *s = *state;
+	struct key k;
+	mkkey(&k, "w", 0);
+	long idx = get(s, &k);
+	/* store_init leaves the window off, as WAL replay needs it. */
+	assert_true(s->ooo_window_ms < 0);
+	store_batch_begin(s);
+	assert_int_equal(store_add(s, (size_t)idx, 100 * H, 1), STORE_APPENDED);
+	store_batch_begin(s);
+	assert_int_equal(store_too_old(s, (size_t)idx, 1), 0);
+	assert_int_equal(store_add(s, (size_t)idx, 1, 2), STORE_OUT_OF_ORDER);
+	assert_int_equal(s->samples, 2);
+}
+
+static void test_older_than_the_window_is_rejected_inside_is_accepted(void **state)
+{
+	struct store *s = *state;
+	struct key k;
+	mkkey(&k, "w", 1);
+	long idx = get(s, &k);
+	s->ooo_window_ms = H;
+	store_batch_begin(s);
+	assert_int_equal(store_add(s, (size_t)idx, 5 * H, 1), STORE_APPENDED);
+	assert_int_equal(store_add(s, (size_t)idx, 10 * H, 2), STORE_APPENDED);
+	store_batch_begin(s);
+	/* Newest 10h, window 1h: 9h30 and exactly 9h are in, below 9h is out. */
+	assert_int_equal(store_add(s, (size_t)idx, 9 * H + H / 2, 3), STORE_OUT_OF_ORDER);
+	assert_int_equal(store_add(s, (size_t)idx, 9 * H, 4), STORE_OUT_OF_ORDER);
+	assert_int_equal(store_too_old(s, (size_t)idx, 9 * H - 1), 1);
+	assert_int_equal(store_add(s, (size_t)idx, 9 * H - 1, 5), STORE_TOO_OLD);
+	assert_int_equal(store_add(s, (size_t)idx, 5 * H + 1, 6), STORE_TOO_OLD);
+	/* An old sample the store holds is still a duplicate (re-delivery). */
+	assert_int_equal(store_add(s, (size_t)idx, 5 * H, 7), STORE_DUPLICATE);
+	assert_int_equal(store_add(s, (size_t)idx, 9 * H, 8), STORE_DUPLICATE);
+	assert_int_equal(s->samples, 4);
+	const int64_t ts[4] = {5 * H, 9 * H, 9 * H + H / 2, 10 * H};
+	expect_ts(&s->series[idx], ts, 4);
+	assert_int_equal(s->series[idx].max_ts, 10 * H);
+}
+
+static void test_the_window_reference_is_frozen_for_the_batch(void **state)
+{
+	struct store *s = *state;
+	struct key k, k2;
+	mkkey(&k, "w", 2);
+	mkkey(&k2, "w", 3);
+	long idx = get(s, &k);
+	s->ooo_window_ms = H;
+	store_batch_begin(s);
+	assert_int_equal(store_add(s, (size_t)idx, 10 * H, 1), STORE_APPENDED);
+	store_batch_begin(s);
+	/* Newer data in the batch does not tighten the window of the batch:
+	 * a re-delivered batch is judged as it was the first time. */
+	assert_int_equal(store_add(s, (size_t)idx, 20 * H, 2), STORE_APPENDED);
+	assert_int_equal(store_add(s, (size_t)idx, 9 * H + 1, 3), STORE_OUT_OF_ORDER);
+	store_batch_begin(s);
+	assert_int_equal(store_add(s, (size_t)idx, 19 * H - 1, 4), STORE_TOO_OLD);
+	assert_int_equal(store_add(s, (size_t)idx, 19 * H, 5), STORE_OUT_OF_ORDER);
+	/* A series new in this batch has no reference: nothing is too old. */
+	long idx2 = get(s, &k2);
+	assert_int_equal(store_add(s, (size_t)idx2, 50 * H, 1), STORE_APPENDED);
+	assert_int_equal(store_add(s, (size_t)idx2, 1, 2), STORE_OUT_OF_ORDER);
+	store_batch_begin(s);
+	assert_int_equal(store_add(s, (size_t)idx2, 2, 3), STORE_TOO_OLD);
+}
+
+static void test_the_window_survives_an_emptied_head_and_extreme_values(void **state)
+{
+	struct store *s = *state;
+	struct key k;
+	mkkey(&k, "w", 4);
+	long idx = get(s, &k);
+	s->ooo_window_ms = 0;
+	store_batch_begin(s);
+	assert_int_equal(store_add(s, (size_t)idx, 1000, 1), STORE_APPENDED);
+	store_batch_begin(s);
+	/* Window 0: in order only; the newest again is a duplicate. */
+	assert_int_equal(store_add(s, (size_t)idx, 999, 2), STORE_TOO_OLD);
+	assert_int_equal(store_add(s, (size_t)idx, 1000, 3), STORE_DUPLICATE);
+	/* A head flush frees the samples but keeps max_ts (tsdbmaint). */
+	struct store_series *se = &s->series[idx];
+	chunk_destroy(&se->head);
+	chunk_init(&se->head);
+	se->n = 0;
+	s->samples = 0;
+	store_batch_begin(s);
+	assert_int_equal(store_add(s, (size_t)idx, 999, 4), STORE_TOO_OLD);
+	assert_int_equal(store_add(s, (size_t)idx, 1001, 5), STORE_APPENDED);
+	/* A huge window cannot wrap below INT64_MIN. */
+	s->ooo_window_ms = INT64_MAX;
+	store_batch_begin(s);
+	assert_int_equal(store_too_old(s, (size_t)idx, INT64_MIN + 1002), 0);
+	assert_int_equal(store_too_old(s, (size_t)idx, INT64_MIN + 1001), 1);
+	assert_int_equal(store_add(s, (size_t)idx, -5 * H, 6), STORE_OUT_OF_ORDER);
+}
+
 static void test_free_accepts_null_and_an_emptied_store(void **state)
 {
 	(void)state;
@@ -375,6 +478,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_out_of_order_samples_are_inserted_in_place, st_setup, st_teardown),
 		cmocka_unit_test_setup_teardown(test_many_out_of_order_samples_stay_sorted_across_growth, st_setup, st_teardown),
 		cmocka_unit_test_setup_teardown(test_reads_and_range_checks_see_closed_head_and_side_samples, st_setup, st_teardown),
+		cmocka_unit_test_setup_teardown(test_without_a_window_any_old_sample_is_accepted, st_setup, st_teardown),
+		cmocka_unit_test_setup_teardown(test_older_than_the_window_is_rejected_inside_is_accepted, st_setup, st_teardown),
+		cmocka_unit_test_setup_teardown(test_the_window_reference_is_frozen_for_the_batch, st_setup, st_teardown),
+		cmocka_unit_test_setup_teardown(test_the_window_survives_an_emptied_head_and_extreme_values, st_setup, st_teardown),
 		cmocka_unit_test(test_free_accepts_null_and_an_emptied_store),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -62,6 +62,7 @@ static void test_embedded_default_loads_with_documented_values(void **state)
 	assert_int_equal(c.query_max_samples, 50000000);
 	assert_int_equal(c.hang_timeout_ms, 15000);
 	assert_int_equal(c.rule_eval_interval_ms, 1000);
+	assert_int_equal(c.ooo_window_ms, 3600000);
 	assert_int_equal(c.nrules, 1);
 	assert_string_equal(c.rules[0].alert, "NodeLoadHigh");
 	assert_string_equal(c.rules[0].expr, "node_load1 > 64");
@@ -179,6 +180,7 @@ static void test_each_kind_of_bad_value_is_einval_naming_the_key(void **state)
 	assert_rejected_naming("{\"query\": {\"timeout\": \"m\"}}", "query.timeout");
 	assert_rejected_naming("{\"launcher\": {\"hang_timeout\": true}}", "launcher.hang_timeout");
 	assert_rejected_naming("{\"rule_eval_interval\": \"1 s\"}", "rule_eval_interval");
+	assert_rejected_naming("{\"ooo_window\": 3600}", "ooo_window");
 	/* Rules. */
 	assert_rejected_naming("{\"rules\": {}}", "rules");
 	assert_rejected_naming("{\"rules\": [5]}", "rule");
@@ -264,6 +266,7 @@ static void test_to_json_round_trips_through_load_string(void **state)
 			   " \"max_body_bytes\": 1024, \"self_scrape\": {\"enabled\": false, \"interval\": \"1m30s\"},\n"
 			   " \"query\": {\"lookback_delta\": \"1500ms\", \"max_samples\": 1099511627776},\n"
 			   " \"launcher\": {\"hang_timeout\": \"1y\"}, \"rule_eval_interval\": \"0s\",\n"
+			   " \"ooo_window\": \"10m\",\n"
 			   " \"rules\": [{\"alert\": \"Q\\\"uote\", \"expr\": \"a{b=\\\"c\\\"} > 1\", \"for\": \"2w\",\n"
 			   "   \"labels\": {\"k\": \"v\\n2\"}, \"annotations\": {\"summary\": \"s\"}}, {\"alert\": \"E\", \"expr\": \"e\"}]}";
 	assert_int_equal(config_load_string(&a, json, "t.json", err, sizeof(err)), 0);
@@ -286,6 +289,7 @@ static void test_to_json_round_trips_through_load_string(void **state)
 	assert_int_equal(b.query_max_samples, 1099511627776ull);
 	assert_int_equal(b.hang_timeout_ms, 31536000000LL);
 	assert_int_equal(b.rule_eval_interval_ms, 0);
+	assert_int_equal(b.ooo_window_ms, 600000);
 	assert_int_equal(b.nrules, 2);
 	assert_string_equal(b.rules[0].alert, "Q\"uote");
 	assert_string_equal(b.rules[0].expr, "a{b=\"c\"} > 1");
