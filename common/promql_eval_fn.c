@@ -180,6 +180,58 @@ static int pe_fn_kernel(int rk, const struct promfn_point *p, size_t n, int64_t 
 	return 0;
 }
 
+/* Sliding-window max/min of one series across the steps of a range query:
+ * a monotonic deque of point indices, so each point is pushed and popped
+ * once instead of every window being rescanned. It gives exactly what
+ * promfn_range_max/min give: NaN points never enter the deque (a NaN loses
+ * to any number), equal values keep the earliest point (the kernel only
+ * replaces on strictly greater/less, which matters for -0 and +0), and a
+ * window of only NaN gives its last point's value, as the kernel's scan
+ * does. Windows that move backwards (never on a forward step grid, but
+ * cheap to allow) restart the deque. */
+struct pe_fn_mono {
+	size_t *q;	/* point indices, values non-increasing (max) or non-decreasing (min); owner: pe_fn_range */
+	size_t head;	/* first live entry of q */
+	size_t tail;	/* one past the last live entry of q */
+	size_t next;	/* first point index not yet offered to q */
+	size_t lo;	/* window start index of the previous call */
+};
+
+static void pe_fn_mono_reset(struct pe_fn_mono *d)
+{
+	d->head = d->tail = d->next = d->lo = 0;
+}
+
+/* The max (want_max) or min of the points [lo, hi) of p, hi > lo, given
+ * that d has seen only earlier windows of this same series. d->q must hold
+ * as many entries as the series has points. */
+static double pe_fn_mono_step(struct pe_fn_mono *d, const struct promfn_point *p, size_t lo,
+			      size_t hi, int want_max)
+{
+	if (lo < d->lo || hi < d->next) {
+		d->head = d->tail = 0;
+		d->next = lo;
+	}
+	d->lo = lo;
+	if (d->next < lo)
+		d->next = lo;
+	for (; d->next < hi; d->next++) {
+		double v = p[d->next].v;
+		if (isnan(v))
+			continue;
+		if (want_max)
+			while (d->tail > d->head && p[d->q[d->tail - 1]].v < v)
+				d->tail--;
+		else
+			while (d->tail > d->head && p[d->q[d->tail - 1]].v > v)
+				d->tail--;
+		d->q[d->tail++] = d->next;
+	}
+	while (d->head < d->tail && d->q[d->head] < lo)
+		d->head++;
+	return d->head < d->tail ? p[d->q[d->head]].v : p[hi - 1].v;
+}
+
 /* Labels of absent()/absent_over_time(): the equality matchers of a
  * selector argument (a label matched twice is left out), without
  * __name__. */
@@ -225,6 +277,7 @@ static int pe_fn_range(struct pe_ctx *c, const struct pe_ev *ev, const struct pr
 	struct pe_out o;
 	double *a1 = NULL, *a2 = NULL, *scratch = NULL;
 	int keep_name = rk == PE_RK_LAST || rk == PE_RK_FIRST;
+	struct pe_fn_mono mono = {0};
 	size_t maxn = 0;
 	int rc;
 
@@ -260,6 +313,13 @@ static int pe_fn_range(struct pe_ctx *c, const struct pe_ev *ev, const struct pr
 		if (m.mat.s[i].n > maxn)
 			maxn = m.mat.s[i].n;
 	if ((rk == PE_RK_QUANTILE || rk == PE_RK_MAD) && !(scratch = malloc((maxn + 1) * sizeof(double)))) {
+		rc = pe_errf(c, -ENOMEM, PROMQL_ERR_INTERNAL, "out of memory");
+		goto out;
+	}
+	/* Over many steps min/max slide one deque per series; one step (an
+	 * instant query) is a single scan either way. */
+	if ((rk == PE_RK_MAX || rk == PE_RK_MIN) && ev->n > 1 &&
+	    !(mono.q = malloc((maxn + 1) * sizeof(*mono.q)))) {
 		rc = pe_errf(c, -ENOMEM, PROMQL_ERR_INTERNAL, "out of memory");
 		goto out;
 	}
@@ -309,6 +369,7 @@ static int pe_fn_range(struct pe_ctx *c, const struct pe_ev *ev, const struct pr
 			rc = pe_errf(c, -ENOMEM, PROMQL_ERR_INTERNAL, "out of memory");
 			break;
 		}
+		pe_fn_mono_reset(&mono);
 		for (size_t st = 0; st < ev->n && !rc; st++) {
 			int64_t t = ev->start + (int64_t)st * ev->step;
 			size_t lo, hi;
@@ -324,6 +385,11 @@ static int pe_fn_range(struct pe_ctx *c, const struct pe_ev *ev, const struct pr
 					break;
 				}
 			}
+			if (mono.q) {
+				v = pe_fn_mono_step(&mono, s->p, lo, hi, rk == PE_RK_MAX);
+				rc = pe_out_put(c, &o, st, &ls, (uint32_t)i, v, &cache);
+				continue;
+			}
 			int64_t we = pe_window_end(&m, t);
 			if (!pe_fn_kernel(rk, s->p + lo, hi - lo, we - m.range_ms, we, t, a1 ? a1[st] : 0,
 					  a2 ? a2[st] : 0, scratch, &v))
@@ -338,6 +404,7 @@ out:
 	free(a1);
 	free(a2);
 	free(scratch);
+	free(mono.q);
 	pe_mat_free(&m.mat);
 	return rc;
 }
