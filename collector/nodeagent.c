@@ -32,7 +32,7 @@
 
 /* Appends a formatted line (or lines) to b, growing it; on allocation
  * failure nothing is appended and b->oom is set. */
-__attribute__((format(printf, 2, 3))) static void nodeagent_printf(struct nodeagent_buf *b, const char *fmt, ...)
+void nodeagent_buf_printf(struct nodeagent_buf *b, const char *fmt, ...)
 {
 	for (;;) {
 		va_list ap;
@@ -101,7 +101,7 @@ static const char *nodeagent_fmt(char *out, size_t n, double v)
 
 static void nodeagent_family(struct nodeagent_buf *b, const char *name, const char *help, const char *type)
 {
-	nodeagent_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	nodeagent_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 /* One sample: name{<base labels>,<lbl>} val. lbl is already escaped. */
@@ -110,9 +110,9 @@ static void nodeagent_sample(struct nodeagent *na, struct nodeagent_buf *b, cons
 {
 	const char *base = na->labels ? na->labels : "";
 	if (!*base && !*lbl)
-		nodeagent_printf(b, "%s %s\n", name, val);
+		nodeagent_buf_printf(b, "%s %s\n", name, val);
 	else
-		nodeagent_printf(b, "%s{%s%s%s} %s\n", name, base, *base && *lbl ? "," : "", lbl, val);
+		nodeagent_buf_printf(b, "%s{%s%s%s} %s\n", name, base, *base && *lbl ? "," : "", lbl, val);
 }
 
 static void nodeagent_sample_u64(struct nodeagent *na, struct nodeagent_buf *b, const char *name, const char *lbl,

@@ -116,6 +116,10 @@ int nodeagent_render(struct nodeagent *na, struct nodeagent_buf *b);
 /* Frees b's memory and zeroes it. Accepts NULL. */
 void nodeagent_buf_free(struct nodeagent_buf *b);
 
+/* Appends formatted text to b, growing it; on allocation failure nothing is
+ * appended and b->oom is set. Shared with selfscrape's own series. */
+void nodeagent_buf_printf(struct nodeagent_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Decodes a mount-table path field as node_exporter does: "\040" becomes a
  * blank and "\011" a tab, nothing else (other octal escapes stay). In
  * place; returns s. */

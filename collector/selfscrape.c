@@ -12,56 +12,24 @@
 #include "common/log.h"
 #include "shm/segment.h"
 
-static void selfscrape_printf(struct selfscrape_buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
 
-static void selfscrape_printf(struct selfscrape_buf *b, const char *fmt, ...)
-{
-	for (;;) {
-		va_list ap;
-		va_start(ap, fmt);
-		int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
-		va_end(ap);
-		if (n < 0)
-			return;
-		if (b->p && (size_t)n < b->cap - b->len) {
-			b->len += (size_t)n;
-			return;
-		}
-		size_t nc = b->cap ? b->cap * 2 : 65536;
-		while (nc - b->len <= (size_t)n)
-			nc *= 2;
-		char *np = realloc(b->p, nc);
-		if (!np)
-			return;
-		b->p = np;
-		b->cap = nc;
-	}
-}
-
-void selfscrape_buf_free(struct selfscrape_buf *b)
-{
-	free(b->p);
-	memset(b, 0, sizeof(*b));
-}
-
-void selfscrape_stages(struct selfscrape_buf *b, struct ctl *ctl)
+void selfscrape_stages(struct nodeagent_buf *b, struct ctl *ctl)
 {
 	struct ctl_header *h = ctl->hdr;
 	for (int c = 0; c < CTL_C_COUNT; c++) {
 		const char *name = ctl_counter_name((enum ctl_counter)c);
-		selfscrape_printf(b, "# TYPE mcs_%s %s\n", name, ctl_counter_is_gauge((enum ctl_counter)c) ? "gauge" : "counter");
+		nodeagent_buf_printf(b, "# TYPE mcs_%s %s\n", name, ctl_counter_is_gauge((enum ctl_counter)c) ? "gauge" : "counter");
 		for (uint32_t s = 0; s < h->nslots; s++) {
 			const struct ctl_slot *sl = &h->slots[s];
-			selfscrape_printf(b, "mcs_%s{job=\"mcs\",instance=\"%s\",stage=\"%s\",index=\"%u\"} %llu\n", name,
+			nodeagent_buf_printf(b, "mcs_%s{job=\"mcs\",instance=\"%s\",stage=\"%s\",index=\"%u\"} %llu\n", name,
 					  h->instance, ctl_stage_name((enum ctl_stage)sl->stage), sl->index,
 					  (unsigned long long)atomic_load_explicit(&sl->counters[c], memory_order_relaxed));
 		}
 	}
-	selfscrape_printf(b, "# TYPE mcs_stage_restarts_total counter\n");
+	nodeagent_buf_printf(b, "# TYPE mcs_stage_restarts_total counter\n");
 	for (uint32_t s = 0; s < h->nslots; s++) {
 		const struct ctl_slot *sl = &h->slots[s];
-		selfscrape_printf(b, "mcs_stage_restarts_total{job=\"mcs\",instance=\"%s\",stage=\"%s\",index=\"%u\"} %llu\n",
+		nodeagent_buf_printf(b, "mcs_stage_restarts_total{job=\"mcs\",instance=\"%s\",stage=\"%s\",index=\"%u\"} %llu\n",
 				  h->instance, ctl_stage_name((enum ctl_stage)sl->stage), sl->index,
 				  (unsigned long long)atomic_load(&sl->restarts));
 	}
@@ -76,7 +44,7 @@ static int selfscrape_agent_ready;
 /* Renders node metrics from /proc and /sys into b, labelled job="node",
  * instance=<hostname>. Returns 0, or the node agent's error (what could
  * be read is still in b unless it is -ENOMEM). */
-static int selfscrape_node(struct selfscrape_buf *b)
+static int selfscrape_node(struct nodeagent_buf *b)
 {
 	if (!selfscrape_agent_ready) {
 		char host[256] = "localhost", labels[320];
@@ -92,17 +60,12 @@ static int selfscrape_node(struct selfscrape_buf *b)
 			return rc;
 		selfscrape_agent_ready = 1;
 	}
-	struct nodeagent_buf nb = {0};
-	int rc = nodeagent_render(&selfscrape_agent, &nb);
-	if (rc != -ENOMEM && nb.len)
-		selfscrape_printf(b, "%.*s", (int)nb.len, nb.p);
-	nodeagent_buf_free(&nb);
-	return rc;
+	return nodeagent_render(&selfscrape_agent, b); /* appends to b */
 }
 
 int selfscrape_run(struct ingest *in)
 {
-	struct selfscrape_buf b = {0};
+	struct nodeagent_buf b = {0};
 	if (in->st->cfg.node_metrics) {
 		int rc = selfscrape_node(&b);
 		if (rc)
@@ -111,7 +74,7 @@ int selfscrape_run(struct ingest *in)
 	if (in->st->cfg.self_scrape)
 		selfscrape_stages(&b, &in->st->ctl);
 	if (!b.len) {
-		selfscrape_buf_free(&b);
+		nodeagent_buf_free(&b);
 		return 0;
 	}
 	struct textparse_error err;
@@ -121,6 +84,6 @@ int selfscrape_run(struct ingest *in)
 	else if (rc)
 		log_warn("self collection dropped: %s", strerror(-rc));
 	ctl_add(in->st->slot, CTL_C_SCRAPES, 1);
-	selfscrape_buf_free(&b);
+	nodeagent_buf_free(&b);
 	return rc;
 }

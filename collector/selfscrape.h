@@ -13,21 +13,15 @@
 
 #include <stddef.h>
 
+#include "collector/nodeagent.h"
 #include "collector/push.h"
 
-struct selfscrape_buf {
-	char *p;
-	size_t len, cap;
-};
-
 /* Renders the counters of every stage in the control block into b. */
-void selfscrape_stages(struct selfscrape_buf *b, struct ctl *ctl);
+void selfscrape_stages(struct nodeagent_buf *b, struct ctl *ctl);
 
 /* One collection round: renders node metrics (when cfg.node_metrics) and
  * stage counters (when cfg.self_scrape) and ingests them with timestamp now.
  * Returns 0 or the ingest error (logged, counted; never fatal). */
 int selfscrape_run(struct ingest *in);
-
-void selfscrape_buf_free(struct selfscrape_buf *b);
 
 #endif

@@ -31,7 +31,7 @@ struct lines {
 };
 
 /* Splits the rendering into lines (owned copies). */
-static void split(const struct selfscrape_buf *b, struct lines *out)
+static void split(const struct nodeagent_buf *b, struct lines *out)
 {
 	out->l = NULL;
 	out->n = 0;
@@ -82,7 +82,7 @@ static int on_sample(void *ctx, const struct textparse_sample *s)
 }
 
 /* Parses b as Prometheus text; returns the sample count. */
-static size_t parse_ok(const struct selfscrape_buf *b, struct parsed *p)
+static size_t parse_ok(const struct nodeagent_buf *b, struct parsed *p)
 {
 	struct textparse_error err;
 	memset(p, 0, sizeof(*p));
@@ -176,7 +176,7 @@ static void test_stage_counters_render_one_series_per_slot(void **state)
 	struct ctl_slot *agg = ctl_slot(&f->st.ctl, CTL_AGGREGATOR, 1);
 	ctl_set(agg, CTL_C_SERIES, 7);
 	atomic_store(&agg->restarts, 3);
-	struct selfscrape_buf b = {0};
+	struct nodeagent_buf b = {0};
 	selfscrape_stages(&b, &f->st.ctl);
 	struct lines ls;
 	split(&b, &ls);
@@ -200,7 +200,7 @@ static void test_stage_counters_render_one_series_per_slot(void **state)
 	assert_int_equal(parse_ok(&b, p), (CTL_C_COUNT + 1) * nslots);
 	free(p);
 	lines_free(&ls);
-	selfscrape_buf_free(&b);
+	nodeagent_buf_free(&b);
 }
 
 static void test_collection_round_stores_node_and_stage_metrics(void **state)
