@@ -753,17 +753,7 @@ static void otlp_reply_status(struct otlp *o, struct evhttp_request *req, enum o
 	}
 	char out[2048];
 	size_t n = (size_t)snprintf(out, sizeof(out), "{\"code\":%d,\"message\":\"", grpc_code);
-	for (const char *p = msg; *p && n + 8 < sizeof(out); p++) {
-		unsigned char c = (unsigned char)*p;
-		if (c == '"' || c == '\\') {
-			out[n++] = '\\';
-			out[n++] = (char)c;
-		} else if (c < 0x20) {
-			n += (size_t)snprintf(out + n, sizeof(out) - n, "\\u%04x", c);
-		} else {
-			out[n++] = (char)c;
-		}
-	}
+	n = httpd_json_escape(out, n, sizeof(out), msg);
 	n += (size_t)snprintf(out + n, sizeof(out) - n, "\"}");
 	httpd_reply(req, code, "application/json", out, n);
 }

@@ -89,6 +89,22 @@ void httpd_reply(struct evhttp_request *req, int code, const char *ctype, const 
 		evbuffer_free(b);
 }
 
+size_t httpd_json_escape(char *out, size_t n, size_t cap, const char *s)
+{
+	for (; *s && n + 8 < cap; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\') {
+			out[n++] = '\\';
+			out[n++] = (char)c;
+		} else if (c < 0x20) {
+			n += (size_t)snprintf(out + n, cap - n, "\\u%04x", c);
+		} else {
+			out[n++] = (char)c;
+		}
+	}
+	return n;
+}
+
 void httpd_error(struct evhttp_request *req, int code, const char *type, const char *fmt, ...)
 {
 	char msg[1024], out[2400];
@@ -97,17 +113,7 @@ void httpd_error(struct evhttp_request *req, int code, const char *type, const c
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	size_t n = (size_t)snprintf(out, sizeof(out), "{\"status\":\"error\",\"errorType\":\"%s\",\"error\":\"", type);
-	for (const char *p = msg; *p && n + 8 < sizeof(out); p++) {
-		unsigned char c = (unsigned char)*p;
-		if (c == '"' || c == '\\') {
-			out[n++] = '\\';
-			out[n++] = (char)c;
-		} else if (c < 0x20) {
-			n += (size_t)snprintf(out + n, sizeof(out) - n, "\\u%04x", c);
-		} else {
-			out[n++] = (char)c;
-		}
-	}
+	n = httpd_json_escape(out, n, sizeof(out), msg);
 	n += (size_t)snprintf(out + n, sizeof(out) - n, "\"}");
 	if (code == 429 || code == 503)
 		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");

@@ -23,6 +23,11 @@ void httpd_reply(struct evhttp_request *req, int code, const char *ctype, const 
 void httpd_error(struct evhttp_request *req, int code, const char *type, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/* Appends s JSON-escaped (quote, backslash, control characters) to
+ * out[n..cap), leaving room for a closing "}; stops early when full.
+ * Returns the new length. */
+size_t httpd_json_escape(char *out, size_t n, size_t cap, const char *s);
+
 /* Parameters of a request: the query string plus, for a POST with
  * Content-Type application/x-www-form-urlencoded, the body. The caller owns
  * *params and clears it with evhttp_clear_headers. Returns 0 or -EINVAL. */
