@@ -8,6 +8,8 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <event2/bufferevent.h>
+#include <sys/socket.h>
 #include <event2/buffer.h>
 #include <event2/keyvalq_struct.h>
 #include <math.h>
@@ -275,6 +277,17 @@ static void api_eval_failed(struct api *a, struct evhttp_request *req, const str
 	}
 }
 
+/* 1 when the client closed its connection: a peek at its socket reads
+ * end-of-file (the evaluation then stops; nobody waits for the answer). */
+static int api_client_gone(void *arg)
+{
+	struct evhttp_connection *conn = evhttp_request_get_connection(arg);
+	struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
+	evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+	char c;
+	return fd >= 0 && recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 /* /api/v1/query (range = 0) and /api/v1/query_range (range = 1), also
  * /metrics/query, /metrics/instant and /metrics/range (wrap: an optional
  * `aggregation` parameter wraps the expression, e.g. sum(expr)): validates
@@ -367,6 +380,8 @@ static void api_query(struct api *a, struct evhttp_request *req, struct evkeyval
 	o.max_samples = a->st ? a->st->cfg.query_max_samples : 0;
 	o.deadline_ms = es.deadline_ms;
 	o.query = query;
+	o.gone = api_client_gone;
+	o.gone_arg = req;
 	int rc = range ? promql_eval_range(tree, &sto, &o, start, end, step, &res)
 		       : promql_eval_instant(tree, &sto, &o, t, &res);
 	if (rc != 0) {

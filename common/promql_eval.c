@@ -96,16 +96,22 @@ size_t pe_pos_fmt(const struct pe_ctx *c, const struct promql_node *n, char *buf
 	return (size_t)snprintf(buf, cap, "%u:%u", line, col);
 }
 
-/* Checks the deadline and the cancel flag (every 64th call reads the
- * clock). Returns 0, -ETIMEDOUT or -ECANCELED with the error set. */
+/* Checks the cancel flag, and every 64th call the deadline and the
+ * "client gone" hook. Returns 0, -ETIMEDOUT or -ECANCELED with the error
+ * set. */
 int pe_check(struct pe_ctx *c)
 {
 	if (c->o.cancel && *c->o.cancel)
 		return pe_errf(c, -ECANCELED, PROMQL_ERR_CANCELED,
 			       "query was canceled in expression evaluation");
-	if (c->o.deadline_ms && (c->tick++ & 63) == 0 && promql_now_ms() > c->o.deadline_ms)
+	if ((c->tick++ & 63) != 0)
+		return 0;
+	if (c->o.deadline_ms && promql_now_ms() > c->o.deadline_ms)
 		return pe_errf(c, -ETIMEDOUT, PROMQL_ERR_TIMEOUT,
 			       "query timed out in expression evaluation");
+	if (c->o.gone && c->o.gone(c->o.gone_arg))
+		return pe_errf(c, -ECANCELED, PROMQL_ERR_CANCELED,
+			       "query was canceled: the client went away");
 	return 0;
 }
 

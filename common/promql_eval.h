@@ -74,6 +74,9 @@ struct promql_opts {
 	uint64_t max_series;        /* per selector; 0: unlimited */
 	int64_t deadline_ms;        /* CLOCK_MONOTONIC ms; 0: none */
 	const volatile int *cancel; /* evaluation stops when *cancel != 0 */
+	int (*gone)(void *arg);     /* polled with the deadline: nonzero stops the
+				     * evaluation (e.g. the HTTP client went away) */
+	void *gone_arg;
 	const char *query;          /* the query text, for "(line:col)" in
 				     * annotations; NULL counts from 1:1 */
 };
