@@ -25,21 +25,12 @@
 #include "common/records.h"
 #include "common/series.h"
 
-struct got {
-	char text[256];
-	int64_t ts;
-	double value;
-};
+#include "collector_fixture.h"
 
 struct fx {
-	struct stage st;
-	char name[SEGMENT_NAME_MAX];
-	struct ring p, c;
-	struct router router;
+	struct cfx cf;   /* stage, one ring, router, event base, evhttp */
 	struct influx x;
-	struct event_base *base;
-	struct evhttp *http;
-	struct got got[64];
+	struct cfx_got got[64];
 	size_t ngot;
 	char err[256];
 };
@@ -47,50 +38,20 @@ struct fx {
 static int fx_setup(void **state)
 {
 	static int counter;
-	char json[256], err[256];
 	struct fx *f = calloc(1, sizeof(*f));
 	if (!f)
 		return -1;
 	*state = f;
-	snprintf(json, sizeof(json), "{\"instance\":\"utinflux%d-%d\",\"rings\":{\"push_wait\":\"50ms\"}}",
-		 (int)getpid(), counter++);
-	if (config_load_string(&f->st.cfg, json, "test", err, sizeof(err)) != 0)
+	if (cfx_setup(&f->cf, "utinflux", &counter, 1, "\"rings\":{\"push_wait\":\"50ms\"}") != 0)
 		return -1;
-	struct ctl_shape shape = {
-		.n_stage = {1, 1, 1, 1},
-		.sample_ring_bytes = f->st.cfg.sample_ring_bytes,
-		.alert_ring_bytes = f->st.cfg.alert_ring_bytes,
-		.query_ring_bytes = f->st.cfg.query_ring_bytes,
-	};
-	ctl_unlink(f->st.cfg.instance);
-	if (ctl_create(&f->st.ctl, f->st.cfg.instance, &shape) != 0)
-		return -1;
-	f->st.kind = CTL_COLLECTOR;
-	f->st.slot = ctl_slot(&f->st.ctl, CTL_COLLECTOR, 0);
-	ctl_ring_shm_name(f->name, sizeof(f->name), f->st.cfg.instance, "c0-a0");
-	segment_unlink(f->name);
-	if (stage_ring_open(&f->st, &f->p, "c0-a0", RING_ROLE_PRODUCER) != 0 ||
-	    ring_attach(&f->c, f->name, RING_ROLE_CONSUMER) != 0)
-		return -1;
-	f->router.rings = &f->p;
-	f->router.naggr = 1;
-	f->base = event_base_new();
-	f->http = evhttp_new(f->base);
-	return influx_init(&f->x, &f->st, &f->router, f->http);
+	return influx_init(&f->x, &f->cf.st, &f->cf.router, f->cf.http);
 }
 
 static int fx_teardown(void **state)
 {
 	struct fx *f = *state;
 	influx_fini(&f->x);
-	evhttp_free(f->http);
-	event_base_free(f->base);
-	ring_detach(&f->p);
-	ring_detach(&f->c);
-	segment_unlink(f->name);
-	ctl_detach(&f->st.ctl);
-	ctl_unlink(f->st.cfg.instance);
-	config_free(&f->st.cfg);
+	cfx_teardown(&f->cf);
 	free(f);
 	return 0;
 }
@@ -98,27 +59,14 @@ static int fx_teardown(void **state)
 /* Parses and commits body; reads what reached the ring into f->got. */
 static int ingest(struct fx *f, const char *body, int64_t prec, const char *db)
 {
-	f->ngot = 0;
 	int rc = influx_parse(&f->x, body, strlen(body), prec, 42000, db, f->err, sizeof(f->err));
 	if (rc == 0)
 		rc = ingest_commit(&f->x.in, 50);
-	struct ring_rec rec;
-	while (ring_next(&f->c, &rec) == 1) {
-		struct rec_samples_iter it;
-		struct rec_sample s;
-		assert_int_equal(rec_samples_iter_init(&it, rec.data, rec.len), 0);
-		while (rec_samples_next(&it, &s) == 1 && f->ngot < 64) {
-			struct got *g = &f->got[f->ngot++];
-			series_key_format(s.key, s.key_len, g->text, sizeof(g->text));
-			g->ts = s.ts_ms;
-			g->value = s.value;
-		}
-	}
-	ring_release(&f->c);
+	cfx_drain(&f->cf, f->got, 64, &f->ngot, NULL, CFX_RESET);
 	return rc;
 }
 
-static const struct got *find(struct fx *f, const char *text)
+static const struct cfx_got *find(struct fx *f, const char *text)
 {
 	for (size_t i = 0; i < f->ngot; i++)
 		if (strcmp(f->got[i].text, text) == 0)
@@ -131,7 +79,7 @@ static void test_fields_become_measurement_field_series_with_tags(void **state)
 	struct fx *f = *state;
 	assert_int_equal(ingest(f, "weather,city=Paris,zone=eu temp=11.5,humidity=70i 1700000000000000000\n", 1, NULL), 0);
 	assert_int_equal(f->ngot, 2);
-	const struct got *g = find(f, "weather_temp{city=\"Paris\",zone=\"eu\"}");
+	const struct cfx_got *g = find(f, "weather_temp{city=\"Paris\",zone=\"eu\"}");
 	assert_non_null(g);
 	assert_true(g->value == 11.5);
 	assert_int_equal(g->ts, 1700000000000);

@@ -14,18 +14,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <math.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -36,79 +32,31 @@
 #include "common/series.h"
 #include "common/stage.h"
 
+#include "collector_fixture.h"
+
 #define NRING 2
 #define MAXGOT 512
 #define T0_NS 1700000000123000000ull  /* a data point time */
 #define T0_MS 1700000000123ll
 
-struct got {
-	char text[512];   /* series_key_format of the key */
-	int64_t ts;
-	double value;
-};
-
 struct fx {
-	struct stage st;
-	char names[NRING][SEGMENT_NAME_MAX];
-	struct ring p[NRING], c[NRING];
-	struct router router;
+	struct cfx cf;   /* stage, rings, router, event base, evhttp, last answer */
 	struct otlp otlp;
-	struct event_base *base;
-	struct evhttp *http;
-	int port;
-	struct got got[MAXGOT];
+	struct cfx_got got[MAXGOT];
 	size_t ngot;
-	/* last HTTP answer */
-	int code;
-	char body[2048];
-	size_t body_len;
-	char ctype[128];
-	char retry_after[16];
 };
 
 static int fx_setup(void **state)
 {
 	static int counter;
-	char json[256], err[256], shortn[32];
 	struct fx *f = calloc(1, sizeof(*f));
 	if (!f)
 		return -1;
 	*state = f;
-	snprintf(json, sizeof(json),
-		 "{\"instance\":\"utotlp%d-%d\",\"aggregators\":%d,"
-		 "\"rings\":{\"sample_bytes\":1048576,\"push_wait\":\"50ms\"}}",
-		 (int)getpid(), counter++, NRING);
-	if (config_load_string(&f->st.cfg, json, "test", err, sizeof(err)) != 0) {
-		fprintf(stderr, "%s\n", err);
+	if (cfx_setup(&f->cf, "utotlp", &counter, NRING,
+		      "\"rings\":{\"sample_bytes\":1048576,\"push_wait\":\"50ms\"}") != 0)
 		return -1;
-	}
-	struct ctl_shape shape = {
-		.n_stage = {f->st.cfg.collectors, f->st.cfg.aggregators, f->st.cfg.alerters, f->st.cfg.apiservers},
-		.sample_ring_bytes = f->st.cfg.sample_ring_bytes,
-		.alert_ring_bytes = f->st.cfg.alert_ring_bytes,
-		.query_ring_bytes = f->st.cfg.query_ring_bytes,
-	};
-	ctl_unlink(f->st.cfg.instance);
-	if (ctl_create(&f->st.ctl, f->st.cfg.instance, &shape) != 0)
-		return -1;
-	f->st.kind = CTL_COLLECTOR;
-	f->st.slot = ctl_slot(&f->st.ctl, CTL_COLLECTOR, 0);
-	for (int j = 0; j < NRING; j++) {
-		ctl_ring_sample(shortn, sizeof(shortn), 0, (uint32_t)j);
-		ctl_ring_shm_name(f->names[j], SEGMENT_NAME_MAX, f->st.cfg.instance, shortn);
-		segment_unlink(f->names[j]);
-		if (stage_ring_open(&f->st, &f->p[j], shortn, RING_ROLE_PRODUCER) != 0)
-			return -1;
-		if (ring_attach(&f->c[j], f->names[j], RING_ROLE_CONSUMER) != 0)
-			return -1;
-	}
-	f->router.rings = f->p;
-	f->router.naggr = NRING;
-	f->base = event_base_new();
-	f->http = f->base ? evhttp_new(f->base) : NULL;
-	if (!f->http)
-		return -1;
-	if (otlp_init(&f->otlp, &f->st, &f->router, f->http) != 0)
+	if (otlp_init(&f->otlp, &f->cf.st, &f->cf.router, f->cf.http) != 0)
 		return -1;
 	return 0;
 }
@@ -119,18 +67,7 @@ static int fx_teardown(void **state)
 	if (!f)
 		return 0;
 	otlp_fini(&f->otlp);
-	if (f->http)
-		evhttp_free(f->http);
-	if (f->base)
-		event_base_free(f->base);
-	for (int j = 0; j < NRING; j++) {
-		ring_detach(&f->p[j]);
-		ring_detach(&f->c[j]);
-		segment_unlink(f->names[j]);
-	}
-	ctl_detach(&f->st.ctl);
-	ctl_unlink(f->st.cfg.instance);
-	config_free(&f->st.cfg);
+	cfx_teardown(&f->cf);
 	free(f);
 	return 0;
 }
@@ -138,39 +75,16 @@ static int fx_teardown(void **state)
 /* Reads every published sample of every ring into f->got (emptied first). */
 static size_t drain(struct fx *f)
 {
-	f->ngot = 0;
-	for (int j = 0; j < NRING; j++) {
-		struct ring_rec rec;
-		while (ring_next(&f->c[j], &rec) == 1) {
-			struct rec_samples_iter it;
-			struct rec_sample s;
-			assert_int_equal(rec.type, REC_SAMPLES);
-			assert_int_equal(rec_samples_iter_init(&it, rec.data, rec.len), 0);
-			while (rec_samples_next(&it, &s) == 1) {
-				assert_true(f->ngot < MAXGOT);
-				struct got *g = &f->got[f->ngot++];
-				series_key_format(s.key, s.key_len, g->text, sizeof(g->text));
-				g->ts = s.ts_ms;
-				g->value = s.value;
-			}
-		}
-		ring_release(&f->c[j]);
-	}
-	return f->ngot;
+	return cfx_drain(&f->cf, f->got, MAXGOT, &f->ngot, NULL, CFX_RESET);
 }
 
 /* Consumes every published record without looking at it. */
 static void discard(struct fx *f)
 {
-	for (int j = 0; j < NRING; j++) {
-		struct ring_rec rec;
-		while (ring_next(&f->c[j], &rec) == 1)
-			;
-		ring_release(&f->c[j]);
-	}
+	cfx_discard(&f->cf);
 }
 
-static const struct got *find(struct fx *f, const char *text)
+static const struct cfx_got *find(struct fx *f, const char *text)
 {
 	for (size_t i = 0; i < f->ngot; i++)
 		if (strcmp(f->got[i].text, text) == 0)
@@ -181,7 +95,7 @@ static const struct got *find(struct fx *f, const char *text)
 /* The value of series `text`; fails the test when it is missing. */
 static double val(struct fx *f, const char *text)
 {
-	const struct got *g = find(f, text);
+	const struct cfx_got *g = find(f, text);
 	if (!g) {
 		fprintf(stderr, "missing series %s; have:\n", text);
 		for (size_t i = 0; i < f->ngot; i++)
@@ -202,20 +116,20 @@ static uint64_t total_wpos(struct fx *f)
 {
 	uint64_t t = 0;
 	for (int j = 0; j < NRING; j++)
-		t += atomic_load(&f->p[j].hdr->write_pos) + f->p[j].wpos;
+		t += atomic_load(&f->cf.p[j].hdr->write_pos) + f->cf.p[j].wpos;
 	return t;
 }
 
 /* Leaves `free_b` bytes free in ring j (positions set directly). */
 static void fill_ring(struct fx *f, int j, uint64_t free_b)
 {
-	struct ring_header *h = f->p[j].hdr;
-	uint64_t pos = 3 * f->p[j].capacity;
+	struct ring_header *h = f->cf.p[j].hdr;
+	uint64_t pos = 3 * f->cf.p[j].capacity;
 	atomic_store(&h->write_pos, pos);
-	atomic_store(&h->read_pos, pos - (f->p[j].capacity - free_b));
-	h->read_pos_cache = pos - (f->p[j].capacity - free_b);
-	f->p[j].wpos = pos;
-	f->c[j].rpos = f->c[j].wpos_seen = pos - (f->p[j].capacity - free_b);
+	atomic_store(&h->read_pos, pos - (f->cf.p[j].capacity - free_b));
+	h->read_pos_cache = pos - (f->cf.p[j].capacity - free_b);
+	f->cf.p[j].wpos = pos;
+	f->cf.c[j].rpos = f->cf.c[j].wpos_seen = pos - (f->cf.p[j].capacity - free_b);
 }
 
 /* ---- protobuf request building (opentelemetry-proto field numbers) ---- */
@@ -419,14 +333,14 @@ static void test_gauge_and_sums_get_names_job_instance_and_target_info(void **st
 	assert_int_equal(res.rejected, 0);
 	assert_int_equal(res.samples, 5);
 	assert_int_equal(drain(f), 5);
-	const struct got *gt = find(f, "temp_celsius{instance=\"i1\",job=\"ns/svc\",room=\"a\"}");
+	const struct cfx_got *gt = find(f, "temp_celsius{instance=\"i1\",job=\"ns/svc\",room=\"a\"}");
 	assert_non_null(gt);
 	assert_true(gt->value == 21.5);
 	assert_int_equal(gt->ts, T0_MS);
 	assert_true(val(f, "my_requests_total{http_route=\"/a\",instance=\"i1\",job=\"ns/svc\"}") == 5);
 	assert_true(val(f, "my_requests_total{http_route=\"/b\",instance=\"i1\",job=\"ns/svc\"}") == 7);
 	assert_true(val(f, "queue_size{instance=\"i1\",job=\"ns/svc\"}") == -3);
-	const struct got *ti = find(f, "target_info{host_name=\"h\",instance=\"i1\",job=\"ns/svc\"}");
+	const struct cfx_got *ti = find(f, "target_info{host_name=\"h\",instance=\"i1\",job=\"ns/svc\"}");
 	assert_non_null(ti);
 	assert_true(ti->value == 1);
 	assert_int_equal(ti->ts, T0_MS);
@@ -580,8 +494,8 @@ static void test_delta_sums_accumulate_and_a_retry_is_not_counted_twice(void **s
 			assert_int_equal(otlp_ingest(&f->otlp, (const char *)body, len, OTLP_PROTOBUF, 1, 20, &res),
 					 -ETIMEDOUT);
 			assert_int_equal(total_wpos(f), before);
-			fill_ring(f, 0, f->p[0].capacity);
-			fill_ring(f, 1, f->p[1].capacity);
+			fill_ring(f, 0, f->cf.p[0].capacity);
+			fill_ring(f, 1, f->cf.p[1].capacity);
 			pb_writer_free(&w);
 			assert_int_equal(otlp_ingest(&f->otlp, (const char *)body, len, OTLP_PROTOBUF, 1, 20, &res), 0);
 			free(body);
@@ -616,7 +530,7 @@ static void test_delta_histograms_accumulate_per_bucket(void **state)
 	/* second export's values only (first drained with it: keep the latest) */
 	double le1 = 0, inf = 0, sum = 0, cnt = 0;
 	for (size_t i = 0; i < f->ngot; i++) {
-		const struct got *g = &f->got[i];
+		const struct cfx_got *g = &f->got[i];
 		if (g->ts != T0_MS + 1000)
 			continue;
 		if (strstr(g->text, "le=\"1\""))
@@ -919,63 +833,13 @@ static void test_malformed_json_is_refused_whole(void **state)
 
 /* ---- HTTP ---- */
 
-static void on_reply(struct evhttp_request *req, void *arg)
-{
-	struct fx *f = arg;
-	f->code = req ? evhttp_request_get_response_code(req) : -1;
-	f->body_len = 0;
-	f->ctype[0] = f->retry_after[0] = '\0';
-	if (req) {
-		struct evbuffer *b = evhttp_request_get_input_buffer(req);
-		size_t n = evbuffer_get_length(b);
-		if (n >= sizeof(f->body))
-			n = sizeof(f->body) - 1;
-		evbuffer_remove(b, f->body, n);
-		f->body_len = n;
-		const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
-		snprintf(f->ctype, sizeof(f->ctype), "%s", h ? h : "");
-		h = evhttp_find_header(evhttp_request_get_input_headers(req), "Retry-After");
-		snprintf(f->retry_after, sizeof(f->retry_after), "%s", h ? h : "");
-	}
-	f->body[f->body_len] = '\0';
-	event_base_loopbreak(f->base);
-}
 
-static int http_listen(struct fx *f)
-{
-	struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(f->http, "127.0.0.1", 0);
-	if (!bs)
-		return -1;
-	struct sockaddr_in sa;
-	socklen_t sl = sizeof(sa);
-	if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sa, &sl) != 0)
-		return -1;
-	f->port = ntohs(sa.sin_port);
-	return 0;
-}
 
 static int http_do(struct fx *f, enum evhttp_cmd_type cmd, const char *ctype, const char *enc,
 		   const void *body, size_t len)
 {
-	if (!f->port)
-		assert_int_equal(http_listen(f), 0);
-	struct evhttp_connection *conn = evhttp_connection_base_new(f->base, NULL, "127.0.0.1", (unsigned short)f->port);
-	assert_non_null(conn);
-	evhttp_connection_set_timeout(conn, 5);
-	struct evhttp_request *req = evhttp_request_new(on_reply, f);
-	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-	evhttp_add_header(h, "Host", "127.0.0.1");
-	if (ctype)
-		evhttp_add_header(h, "Content-Type", ctype);
-	if (enc)
-		evhttp_add_header(h, "Content-Encoding", enc);
-	if (len)
-		evbuffer_add(evhttp_request_get_output_buffer(req), body, len);
-	f->code = 0;
-	assert_int_equal(evhttp_make_request(conn, req, cmd, "/v1/metrics"), 0);
-	event_base_dispatch(f->base);
-	evhttp_connection_free(conn);
-	return f->code;
+	const char *const hdrs[] = {"Content-Type", ctype, "Content-Encoding", enc, NULL};
+	return cfx_http(&f->cf, cmd, "/v1/metrics", hdrs, body, len);
 }
 
 static void simple_request(struct pb_writer *w)
@@ -992,18 +856,18 @@ static void test_http_protobuf_and_json_answer_200_with_a_response(void **state)
 	struct pb_writer w = {0};
 	simple_request(&w);
 	assert_int_equal(http_do(f, EVHTTP_REQ_POST, "application/x-protobuf", NULL, w.buf, w.len), 200);
-	assert_string_equal(f->ctype, "application/x-protobuf");
-	assert_int_equal(f->body_len, 0); /* an empty ExportMetricsServiceResponse */
+	assert_string_equal(f->cf.ctype, "application/x-protobuf");
+	assert_int_equal(f->cf.body_len, 0); /* an empty ExportMetricsServiceResponse */
 	assert_true(val(f, (drain(f), "web_gauge{instance=\"i1\",job=\"ns/svc\",x=\"y\"}")) == 4);
 	pb_writer_free(&w);
 
 	const char *js = "{\"resourceMetrics\":[{\"scopeMetrics\":[{\"metrics\":[{\"name\":\"jg\",\"gauge\":"
 			 "{\"dataPoints\":[{\"asDouble\":2}]}}]}]}]}";
 	assert_int_equal(http_do(f, EVHTTP_REQ_POST, "application/json; charset=utf-8", NULL, js, strlen(js)), 200);
-	assert_string_equal(f->ctype, "application/json");
-	assert_string_equal(f->body, "{}");
+	assert_string_equal(f->cf.ctype, "application/json");
+	assert_string_equal(f->cf.body, "{}");
 	assert_int_equal(drain(f), 1);
-	assert_int_equal(atomic_load(&f->st.slot->counters[CTL_C_REQUESTS]), 2);
+	assert_int_equal(atomic_load(&f->cf.st.slot->counters[CTL_C_REQUESTS]), 2);
 }
 
 static void test_http_partial_success_is_reported_in_both_formats(void **state)
@@ -1018,7 +882,7 @@ static void test_http_partial_success_is_reported_in_both_formats(void **state)
 	/* ExportMetricsServiceResponse {1 partial_success {1 rejected, 2 message}} */
 	struct pb_reader r, pr;
 	struct pb_field fl;
-	pb_init(&r, f->body, f->body_len);
+	pb_init(&r, f->cf.body, f->cf.body_len);
 	assert_int_equal(pb_next(&r, &fl), 1);
 	assert_int_equal(fl.num, 1);
 	pb_init(&pr, fl.data, fl.len);
@@ -1032,7 +896,7 @@ static void test_http_partial_success_is_reported_in_both_formats(void **state)
 	const char *js = "{\"resourceMetrics\":[{\"scopeMetrics\":[{\"metrics\":[{\"name\":\"s\",\"sum\":"
 			 "{\"dataPoints\":[{\"asDouble\":2}]}}]}]}]}";
 	assert_int_equal(http_do(f, EVHTTP_REQ_POST, "application/json", NULL, js, strlen(js)), 200);
-	assert_non_null(strstr(f->body, "\"partialSuccess\":{\"rejectedDataPoints\":\"1\",\"errorMessage\":\""));
+	assert_non_null(strstr(f->cf.body, "\"partialSuccess\":{\"rejectedDataPoints\":\"1\",\"errorMessage\":\""));
 }
 
 static size_t gzip(const void *in, size_t len, uint8_t *out, size_t cap)
@@ -1055,10 +919,10 @@ static void test_http_errors_are_status_messages(void **state)
 	struct fx *f = *state;
 	/* malformed protobuf: 400 with google.rpc.Status {1 code 3, 2 message} */
 	assert_int_equal(http_do(f, EVHTTP_REQ_POST, "application/x-protobuf", NULL, "\x0a\x05\x01", 3), 400);
-	assert_string_equal(f->ctype, "application/x-protobuf");
+	assert_string_equal(f->cf.ctype, "application/x-protobuf");
 	struct pb_reader r;
 	struct pb_field fl;
-	pb_init(&r, f->body, f->body_len);
+	pb_init(&r, f->cf.body, f->cf.body_len);
 	assert_int_equal(pb_next(&r, &fl), 1);
 	assert_int_equal(fl.num, 1);
 	assert_int_equal(fl.u, 3);
@@ -1066,12 +930,12 @@ static void test_http_errors_are_status_messages(void **state)
 	assert_int_equal(fl.num, 2);
 	/* malformed JSON: the same Status as JSON */
 	assert_int_equal(http_do(f, EVHTTP_REQ_POST, "application/json", NULL, "{oops", 5), 400);
-	assert_non_null(strstr(f->body, "{\"code\":3,\"message\":\""));
+	assert_non_null(strstr(f->cf.body, "{\"code\":3,\"message\":\""));
 	/* other content types */
 	assert_int_equal(http_do(f, EVHTTP_REQ_POST, "text/plain", NULL, "a 1\n", 4), 415);
 	assert_int_equal(http_do(f, EVHTTP_REQ_POST, NULL, NULL, "a 1\n", 4), 415);
 	assert_int_equal(http_do(f, EVHTTP_REQ_GET, "application/json", NULL, NULL, 0), 405);
-	assert_int_equal(atomic_load(&f->st.slot->counters[CTL_C_BAD_REQUESTS]), 5);
+	assert_int_equal(atomic_load(&f->cf.st.slot->counters[CTL_C_BAD_REQUESTS]), 5);
 	/* gzip bodies are inflated */
 	struct pb_writer w = {0};
 	simple_request(&w);
@@ -1081,7 +945,7 @@ static void test_http_errors_are_status_messages(void **state)
 	assert_int_equal(http_do(f, EVHTTP_REQ_POST, "application/x-protobuf", "gzip", z, zl), 200);
 	assert_int_equal(drain(f), 2);
 	/* past the body limit: 413 */
-	f->st.cfg.max_body_bytes = 64;
+	f->cf.st.cfg.max_body_bytes = 64;
 	char big[4096];
 	memset(big, ' ', sizeof(big));
 	memcpy(big, "{}", 2);
@@ -1099,9 +963,9 @@ static void test_http_full_rings_answer_503_with_retry_after(void **state)
 	uint64_t before = total_wpos(f);
 	assert_int_equal(http_do(f, EVHTTP_REQ_POST, "application/x-protobuf", NULL, w.buf, w.len), 503);
 	pb_writer_free(&w);
-	assert_string_equal(f->retry_after, "1");
+	assert_string_equal(f->cf.retry_after, "1");
 	assert_int_equal(total_wpos(f), before);
-	assert_int_equal(atomic_load(&f->st.slot->counters[CTL_C_REJECTED]), 1);
+	assert_int_equal(atomic_load(&f->cf.st.slot->counters[CTL_C_REJECTED]), 1);
 }
 
 int main(void)

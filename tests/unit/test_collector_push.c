@@ -14,18 +14,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <math.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -34,73 +30,28 @@
 #include "common/series.h"
 #include "common/stage.h"
 
+#include "collector_fixture.h"
+
 #define NRING 2
 
-struct got {
-	char text[256];   /* series_key_format of the key */
-	int64_t ts;
-	double value;
-};
-
 struct fx {
-	struct stage st;
-	char names[NRING][SEGMENT_NAME_MAX];
-	struct ring p[NRING], c[NRING];
-	struct router router;
+	struct cfx cf;   /* stage, rings, router, event base, evhttp, last answer */
 	struct push push;
-	struct event_base *base;
-	struct evhttp *http;
-	int port;
-	struct got got[64];
+	struct cfx_got got[64];
 	size_t ngot;
-	/* last HTTP answer */
-	int code;
-	char body[1024];
 };
 
 static int fx_setup(void **state)
 {
 	static int counter;
-	char json[256], err[256], shortn[32];
 	struct fx *f = calloc(1, sizeof(*f));
 	if (!f)
 		return -1;
 	*state = f;
-	snprintf(json, sizeof(json),
-		 "{\"instance\":\"utpush%d-%d\",\"aggregators\":%d,"
-		 "\"rings\":{\"sample_bytes\":1048576,\"push_wait\":\"50ms\"}}",
-		 (int)getpid(), counter++, NRING);
-	if (config_load_string(&f->st.cfg, json, "test", err, sizeof(err)) != 0) {
-		fprintf(stderr, "%s\n", err);
+	if (cfx_setup(&f->cf, "utpush", &counter, NRING,
+		      "\"rings\":{\"sample_bytes\":1048576,\"push_wait\":\"50ms\"}") != 0)
 		return -1;
-	}
-	struct ctl_shape shape = {
-		.n_stage = {f->st.cfg.collectors, f->st.cfg.aggregators, f->st.cfg.alerters, f->st.cfg.apiservers},
-		.sample_ring_bytes = f->st.cfg.sample_ring_bytes,
-		.alert_ring_bytes = f->st.cfg.alert_ring_bytes,
-		.query_ring_bytes = f->st.cfg.query_ring_bytes,
-	};
-	ctl_unlink(f->st.cfg.instance);
-	if (ctl_create(&f->st.ctl, f->st.cfg.instance, &shape) != 0)
-		return -1;
-	f->st.kind = CTL_COLLECTOR;
-	f->st.slot = ctl_slot(&f->st.ctl, CTL_COLLECTOR, 0);
-	for (int j = 0; j < NRING; j++) {
-		ctl_ring_sample(shortn, sizeof(shortn), 0, (uint32_t)j);
-		ctl_ring_shm_name(f->names[j], SEGMENT_NAME_MAX, f->st.cfg.instance, shortn);
-		segment_unlink(f->names[j]);
-		if (stage_ring_open(&f->st, &f->p[j], shortn, RING_ROLE_PRODUCER) != 0)
-			return -1;
-		if (ring_attach(&f->c[j], f->names[j], RING_ROLE_CONSUMER) != 0)
-			return -1;
-	}
-	f->router.rings = f->p;
-	f->router.naggr = NRING;
-	f->base = event_base_new();
-	f->http = f->base ? evhttp_new(f->base) : NULL;
-	if (!f->http)
-		return -1;
-	if (push_init(&f->push, &f->st, &f->router, f->http) != 0)
+	if (push_init(&f->push, &f->cf.st, &f->cf.router, f->cf.http) != 0)
 		return -1;
 	return 0;
 }
@@ -111,18 +62,7 @@ static int fx_teardown(void **state)
 	if (!f)
 		return 0;
 	push_fini(&f->push);
-	if (f->http)
-		evhttp_free(f->http);
-	if (f->base)
-		event_base_free(f->base);
-	for (int j = 0; j < NRING; j++) {
-		ring_detach(&f->p[j]);
-		ring_detach(&f->c[j]);
-		segment_unlink(f->names[j]);
-	}
-	ctl_detach(&f->st.ctl);
-	ctl_unlink(f->st.cfg.instance);
-	config_free(&f->st.cfg);
+	cfx_teardown(&f->cf);
 	free(f);
 	return 0;
 }
@@ -130,29 +70,10 @@ static int fx_teardown(void **state)
 /* Reads every published sample of every ring into f->got. */
 static size_t drain(struct fx *f)
 {
-	size_t before = f->ngot;
-	for (int j = 0; j < NRING; j++) {
-		struct ring_rec rec;
-		while (ring_next(&f->c[j], &rec) == 1) {
-			struct rec_samples_iter it;
-			struct rec_sample s;
-			assert_int_equal(rec.type, REC_SAMPLES);
-			assert_int_equal(rec_samples_iter_init(&it, rec.data, rec.len), 0);
-			while (rec_samples_next(&it, &s) == 1) {
-				assert_true(f->ngot < 64);
-				struct got *g = &f->got[f->ngot++];
-				series_key_format(s.key, s.key_len, g->text, sizeof(g->text));
-				g->ts = s.ts_ms;
-				g->value = s.value;
-				assert_true(s.id % NRING == (uint64_t)j);
-			}
-		}
-		ring_release(&f->c[j]);
-	}
-	return f->ngot - before;
+	return cfx_drain(&f->cf, f->got, 64, &f->ngot, NULL, CFX_ROUTE);
 }
 
-static const struct got *find(struct fx *f, const char *text)
+static const struct cfx_got *find(struct fx *f, const char *text)
 {
 	for (size_t i = 0; i < f->ngot; i++)
 		if (strcmp(f->got[i].text, text) == 0)
@@ -162,27 +83,27 @@ static const struct got *find(struct fx *f, const char *text)
 
 static uint64_t counter(struct fx *f, enum ctl_counter c)
 {
-	return atomic_load(&f->st.slot->counters[c]);
+	return atomic_load(&f->cf.st.slot->counters[c]);
 }
 
 static uint64_t total_wpos(struct fx *f)
 {
 	uint64_t t = 0;
 	for (int j = 0; j < NRING; j++)
-		t += atomic_load(&f->p[j].hdr->write_pos) + f->p[j].wpos;
+		t += atomic_load(&f->cf.p[j].hdr->write_pos) + f->cf.p[j].wpos;
 	return t;
 }
 
 /* Leaves `free_b` bytes free in ring j (positions set directly). */
 static void fill_ring(struct fx *f, int j, uint64_t free_b)
 {
-	struct ring_header *h = f->p[j].hdr;
-	uint64_t pos = 3 * f->p[j].capacity;
+	struct ring_header *h = f->cf.p[j].hdr;
+	uint64_t pos = 3 * f->cf.p[j].capacity;
 	atomic_store(&h->write_pos, pos);
-	atomic_store(&h->read_pos, pos - (f->p[j].capacity - free_b));
-	h->read_pos_cache = pos - (f->p[j].capacity - free_b);
-	f->p[j].wpos = pos;
-	f->c[j].rpos = f->c[j].wpos_seen = pos - (f->p[j].capacity - free_b);
+	atomic_store(&h->read_pos, pos - (f->cf.p[j].capacity - free_b));
+	h->read_pos_cache = pos - (f->cf.p[j].capacity - free_b);
+	f->cf.p[j].wpos = pos;
+	f->cf.c[j].rpos = f->cf.c[j].wpos_seen = pos - (f->cf.p[j].capacity - free_b);
 }
 
 static int ingest(struct fx *f, const char *body, struct textparse_error *err)
@@ -205,7 +126,7 @@ static void test_valid_body_lands_in_the_rings_with_default_timestamps(void **st
 	assert_int_equal(ingest(f, body, &err), 0);
 	assert_int_equal(err.line, 0);
 	assert_int_equal(drain(f), 4);
-	const struct got *g = find(f, "a");
+	const struct cfx_got *g = find(f, "a");
 	assert_non_null(g);
 	assert_int_equal(g->ts, 777000);
 	assert_true(g->value == 1);
@@ -290,7 +211,7 @@ static void test_full_rings_time_out_and_nothing_is_written_or_counted(void **st
 	assert_int_equal(counter(f, CTL_C_SAMPLES_OUT), 0);
 	assert_int_equal(f->push.in.batch.n, 0);
 	/* Room again: the same body goes in whole. */
-	fill_ring(f, 1, f->p[1].capacity);
+	fill_ring(f, 1, f->cf.p[1].capacity);
 	assert_int_equal(push_ingest_text(&f->push.in, body, len, TEXTPARSE_PROM, 1, 20, &err), 0);
 	assert_int_equal(drain(f), 40);
 	assert_int_equal(counter(f, CTL_C_SAMPLES_IN), 40);
@@ -320,57 +241,14 @@ static void test_empty_body_is_accepted_and_writes_nothing(void **state)
 
 /* ---- the HTTP handler ---- */
 
-static void on_reply(struct evhttp_request *req, void *arg)
-{
-	struct fx *f = arg;
-	f->code = req ? evhttp_request_get_response_code(req) : -1;
-	f->body[0] = '\0';
-	if (req) {
-		struct evbuffer *b = evhttp_request_get_input_buffer(req);
-		size_t n = evbuffer_get_length(b);
-		if (n >= sizeof(f->body))
-			n = sizeof(f->body) - 1;
-		evbuffer_remove(b, f->body, n);
-		f->body[n] = '\0';
-	}
-	event_base_loopbreak(f->base);
-}
 
-static int http_listen(struct fx *f)
-{
-	struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(f->http, "127.0.0.1", 0);
-	if (!bs)
-		return -1;
-	struct sockaddr_in sa;
-	socklen_t sl = sizeof(sa);
-	if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sa, &sl) != 0)
-		return -1;
-	f->port = ntohs(sa.sin_port);
-	return 0;
-}
 
 /* Sends one request over loopback and runs the loop until the answer. */
 static int http_do(struct fx *f, enum evhttp_cmd_type cmd, const char *uri, const char *enc,
 		   const void *body, size_t len)
 {
-	if (!f->port)
-		assert_int_equal(http_listen(f), 0);
-	struct evhttp_connection *conn = evhttp_connection_base_new(f->base, NULL, "127.0.0.1", (unsigned short)f->port);
-	assert_non_null(conn);
-	evhttp_connection_set_timeout(conn, 5);
-	struct evhttp_request *req = evhttp_request_new(on_reply, f);
-	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-	evhttp_add_header(h, "Host", "127.0.0.1");
-	evhttp_add_header(h, "Content-Type", "text/plain; version=0.0.4");
-	if (enc)
-		evhttp_add_header(h, "Content-Encoding", enc);
-	if (len)
-		evbuffer_add(evhttp_request_get_output_buffer(req), body, len);
-	f->code = 0;
-	assert_int_equal(evhttp_make_request(conn, req, cmd, uri), 0);
-	event_base_dispatch(f->base);
-	evhttp_connection_free(conn);
-	return f->code;
+	const char *const hdrs[] = {"Content-Type", "text/plain; version=0.0.4", "Content-Encoding", enc, NULL};
+	return cfx_http(&f->cf, cmd, uri, hdrs, body, len);
 }
 
 static int http_post(struct fx *f, const char *body)
@@ -407,8 +285,8 @@ static void test_http_bad_body_answers_400_naming_the_line(void **state)
 {
 	struct fx *f = *state;
 	assert_int_equal(http_post(f, "h1 1\nh2 2\nh3{ 3\n"), 400);
-	assert_non_null(strstr(f->body, "line 3"));
-	assert_non_null(strstr(f->body, "bad_data"));
+	assert_non_null(strstr(f->cf.body, "line 3"));
+	assert_non_null(strstr(f->cf.body, "bad_data"));
 	assert_int_equal(drain(f), 0);
 	assert_int_equal(counter(f, CTL_C_BAD_REQUESTS), 1);
 }
@@ -437,7 +315,7 @@ static void test_http_gzip_body_is_inflated(void **state)
 static void test_http_gzip_bomb_past_the_body_limit_answers_413(void **state)
 {
 	struct fx *f = *state;
-	f->st.cfg.max_body_bytes = 4096;
+	f->cf.st.cfg.max_body_bytes = 4096;
 	size_t len = 1u << 20;
 	char *text = malloc(len);
 	assert_non_null(text);
@@ -463,7 +341,7 @@ static void test_http_full_rings_answer_503(void **state)
 	fill_ring(f, 0, 1024);
 	uint64_t before = total_wpos(f);
 	assert_int_equal(http_post(f, body), 503);
-	assert_non_null(strstr(f->body, "unavailable"));
+	assert_non_null(strstr(f->cf.body, "unavailable"));
 	assert_int_equal(total_wpos(f), before);
 	assert_int_equal(counter(f, CTL_C_REJECTED), 1);
 }
@@ -475,7 +353,7 @@ static void test_http_other_methods_paths_and_health(void **state)
 	assert_int_equal(http_do(f, EVHTTP_REQ_GET, "/nope", NULL, NULL, 0), 404);
 	assert_int_equal(http_do(f, EVHTTP_REQ_GET, "/-/healthy", NULL, NULL, 0), 200);
 	assert_int_equal(http_do(f, EVHTTP_REQ_GET, "/-/ready", NULL, NULL, 0), 503);
-	stage_set_ready(&f->st, 1);
+	stage_set_ready(&f->cf.st, 1);
 	assert_int_equal(http_do(f, EVHTTP_REQ_GET, "/-/ready", NULL, NULL, 0), 200);
 	assert_int_equal(counter(f, CTL_C_BAD_REQUESTS), 2);
 }

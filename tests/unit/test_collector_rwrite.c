@@ -4,7 +4,7 @@
  * timestamps bit-exact) and the HTTP handler over a real loopback
  * connection with snappy bodies (status codes, messages, Retry-After).
  *
- * The stage is assembled by hand as in test_collector_push: a config from
+ * The stage is assembled by hand (collector_fixture.h): a config from
  * config_load_string, a control block under a unique instance name and two
  * sample rings read back through consumer handles. The teardown unlinks
  * every segment.
@@ -15,19 +15,15 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <math.h>
-#include <netinet/in.h>
 #include <snappy-c.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "collector/rwrite.h"
@@ -36,79 +32,34 @@
 #include "common/series.h"
 #include "common/stage.h"
 
+#include "collector_fixture.h"
+
 #define NRING 2
 #define NGOT 64
 
-struct got {
-	char text[256];   /* series_key_format of the key */
-	int64_t ts;
-	uint64_t bits;    /* the value's bits */
-};
-
 struct fx {
-	struct stage st;
-	char names[NRING][SEGMENT_NAME_MAX];
-	struct ring p[NRING], c[NRING];
-	struct router router;
+	struct cfx cf;    /* stage, rings, router, event base, evhttp, last answer */
 	struct rwrite rw;
-	struct event_base *base;
-	struct evhttp *http;
-	int port;
-	struct got got[NGOT];
+	struct cfx_got got[NGOT];
 	size_t ngot;      /* samples drained so far (only the first NGOT kept) */
 	double vsum;      /* sum of every drained value */
 	struct rwrite_stats stats;
 	char why[256];
-	/* last HTTP answer */
-	int code;
-	char body[1024];
-	char retry_after[32];
 };
 
 static int fx_setup(void **state)
 {
 	static int counter;
-	char json[320], err[256], shortn[32];
 	struct fx *f = calloc(1, sizeof(*f));
 	if (!f)
 		return -1;
 	*state = f;
-	snprintf(json, sizeof(json),
-		 "{\"instance\":\"utrw%d-%d\",\"aggregators\":%d,\"max_body_bytes\":1048576,"
-		 "\"rings\":{\"sample_bytes\":4194304,\"push_wait\":\"50ms\"}}",
-		 (int)getpid(), counter++, NRING);
-	if (config_load_string(&f->st.cfg, json, "test", err, sizeof(err)) != 0) {
-		fprintf(stderr, "%s\n", err);
+	if (cfx_setup(&f->cf, "utrw", &counter, NRING,
+		      "\"max_body_bytes\":1048576,"
+		      "\"rings\":{\"sample_bytes\":4194304,\"push_wait\":\"50ms\"}") != 0)
 		return -1;
-	}
-	struct ctl_shape shape = {
-		.n_stage = {f->st.cfg.collectors, f->st.cfg.aggregators, f->st.cfg.alerters, f->st.cfg.apiservers},
-		.sample_ring_bytes = f->st.cfg.sample_ring_bytes,
-		.alert_ring_bytes = f->st.cfg.alert_ring_bytes,
-		.query_ring_bytes = f->st.cfg.query_ring_bytes,
-	};
-	ctl_unlink(f->st.cfg.instance);
-	if (ctl_create(&f->st.ctl, f->st.cfg.instance, &shape) != 0)
-		return -1;
-	f->st.kind = CTL_COLLECTOR;
-	f->st.slot = ctl_slot(&f->st.ctl, CTL_COLLECTOR, 0);
-	for (int j = 0; j < NRING; j++) {
-		ctl_ring_sample(shortn, sizeof(shortn), 0, (uint32_t)j);
-		ctl_ring_shm_name(f->names[j], SEGMENT_NAME_MAX, f->st.cfg.instance, shortn);
-		segment_unlink(f->names[j]);
-		if (stage_ring_open(&f->st, &f->p[j], shortn, RING_ROLE_PRODUCER) != 0)
-			return -1;
-		if (ring_attach(&f->c[j], f->names[j], RING_ROLE_CONSUMER) != 0)
-			return -1;
-	}
-	f->router.rings = f->p;
-	f->router.naggr = NRING;
-	f->base = event_base_new();
-	f->http = f->base ? evhttp_new(f->base) : NULL;
-	if (!f->http)
-		return -1;
-	evhttp_set_allowed_methods(f->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT);
-	if (rwrite_init(&f->rw, &f->st, &f->router, f->http) != 0)
+	evhttp_set_allowed_methods(f->cf.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT);
+	if (rwrite_init(&f->rw, &f->cf.st, &f->cf.router, f->cf.http) != 0)
 		return -1;
 	return 0;
 }
@@ -119,18 +70,7 @@ static int fx_teardown(void **state)
 	if (!f)
 		return 0;
 	rwrite_fini(&f->rw);
-	if (f->http)
-		evhttp_free(f->http);
-	if (f->base)
-		event_base_free(f->base);
-	for (int j = 0; j < NRING; j++) {
-		ring_detach(&f->p[j]);
-		ring_detach(&f->c[j]);
-		segment_unlink(f->names[j]);
-	}
-	ctl_detach(&f->st.ctl);
-	ctl_unlink(f->st.cfg.instance);
-	config_free(&f->st.cfg);
+	cfx_teardown(&f->cf);
 	free(f);
 	return 0;
 }
@@ -138,32 +78,10 @@ static int fx_teardown(void **state)
 /* Reads every published sample of every ring; keeps the first NGOT. */
 static size_t drain(struct fx *f)
 {
-	size_t before = f->ngot;
-	for (int j = 0; j < NRING; j++) {
-		struct ring_rec rec;
-		while (ring_next(&f->c[j], &rec) == 1) {
-			struct rec_samples_iter it;
-			struct rec_sample s;
-			assert_int_equal(rec.type, REC_SAMPLES);
-			assert_int_equal(rec_samples_iter_init(&it, rec.data, rec.len), 0);
-			while (rec_samples_next(&it, &s) == 1) {
-				assert_true(s.id % NRING == (uint64_t)j);
-				f->vsum += s.value;
-				if (f->ngot < NGOT) {
-					struct got *g = &f->got[f->ngot];
-					series_key_format(s.key, s.key_len, g->text, sizeof(g->text));
-					g->ts = s.ts_ms;
-					memcpy(&g->bits, &s.value, 8);
-				}
-				f->ngot++;
-			}
-		}
-		ring_release(&f->c[j]);
-	}
-	return f->ngot - before;
+	return cfx_drain(&f->cf, f->got, NGOT, &f->ngot, &f->vsum, CFX_ROUTE | CFX_KEEP_FIRST);
 }
 
-static const struct got *find(struct fx *f, const char *text, int64_t ts)
+static const struct cfx_got *find(struct fx *f, const char *text, int64_t ts)
 {
 	for (size_t i = 0; i < f->ngot && i < NGOT; i++)
 		if (strcmp(f->got[i].text, text) == 0 && f->got[i].ts == ts)
@@ -171,7 +89,7 @@ static const struct got *find(struct fx *f, const char *text, int64_t ts)
 	return NULL;
 }
 
-static double value_of(const struct got *g)
+static double value_of(const struct cfx_got *g)
 {
 	double d;
 	memcpy(&d, &g->bits, 8);
@@ -180,27 +98,27 @@ static double value_of(const struct got *g)
 
 static uint64_t counter(struct fx *f, enum ctl_counter c)
 {
-	return atomic_load(&f->st.slot->counters[c]);
+	return atomic_load(&f->cf.st.slot->counters[c]);
 }
 
 static uint64_t total_wpos(struct fx *f)
 {
 	uint64_t t = 0;
 	for (int j = 0; j < NRING; j++)
-		t += atomic_load(&f->p[j].hdr->write_pos) + f->p[j].wpos;
+		t += atomic_load(&f->cf.p[j].hdr->write_pos) + f->cf.p[j].wpos;
 	return t;
 }
 
 /* Leaves `free_b` bytes free in ring j (positions set directly). */
 static void fill_ring(struct fx *f, int j, uint64_t free_b)
 {
-	struct ring_header *h = f->p[j].hdr;
-	uint64_t pos = 3 * f->p[j].capacity;
+	struct ring_header *h = f->cf.p[j].hdr;
+	uint64_t pos = 3 * f->cf.p[j].capacity;
 	atomic_store(&h->write_pos, pos);
-	atomic_store(&h->read_pos, pos - (f->p[j].capacity - free_b));
-	h->read_pos_cache = pos - (f->p[j].capacity - free_b);
-	f->p[j].wpos = pos;
-	f->c[j].rpos = f->c[j].wpos_seen = pos - (f->p[j].capacity - free_b);
+	atomic_store(&h->read_pos, pos - (f->cf.p[j].capacity - free_b));
+	h->read_pos_cache = pos - (f->cf.p[j].capacity - free_b);
+	f->cf.p[j].wpos = pos;
+	f->cf.c[j].rpos = f->cf.c[j].wpos_seen = pos - (f->cf.p[j].capacity - free_b);
 }
 
 /* ---- building WriteRequests ---- */
@@ -283,7 +201,7 @@ static void test_good_request_lands_in_the_rings_with_canonical_keys(void **stat
 	assert_int_equal(f->stats.series, 3);
 	assert_int_equal(f->stats.samples, 6);
 	assert_int_equal(drain(f), 6);
-	const struct got *g = find(f, "b{instance=\"h:1\",job=\"x\"}", 5000);
+	const struct cfx_got *g = find(f, "b{instance=\"h:1\",job=\"x\"}", 5000);
 	assert_non_null(g);
 	assert_true(value_of(g) == 2.5);
 	g = find(f, "b{instance=\"h:1\",job=\"x\"}", 6000);
@@ -337,7 +255,7 @@ static void test_nan_stale_inf_and_negative_zero_pass_bit_exact(void **state)
 	assert_int_equal(ingest(f, &req), 0);
 	assert_int_equal(drain(f), sizeof(bits) / sizeof(bits[0]));
 	for (size_t i = 0; i < sizeof(bits) / sizeof(bits[0]); i++) {
-		const struct got *g = find(f, "v", (int64_t)i);
+		const struct cfx_got *g = find(f, "v", (int64_t)i);
 		assert_non_null(g);
 		assert_int_equal(g->bits, bits[i]);
 	}
@@ -356,7 +274,7 @@ static void test_huge_and_negative_timestamps_pass_unchanged(void **state)
 	assert_int_equal(ingest(f, &req), 0);
 	assert_int_equal(drain(f), 5);
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		const struct got *g = find(f, "t", t[i]);
+		const struct cfx_got *g = find(f, "t", t[i]);
 		assert_non_null(g);
 		assert_true(value_of(g) == (double)i);
 	}
@@ -718,7 +636,7 @@ static void test_full_rings_time_out_and_nothing_is_written(void **state)
 	assert_int_equal(total_wpos(f), before);
 	assert_int_equal(counter(f, CTL_C_SAMPLES_IN), 0);
 	assert_int_equal(f->rw.in.batch.n, 0);
-	fill_ring(f, 1, f->p[1].capacity);
+	fill_ring(f, 1, f->cf.p[1].capacity);
 	assert_int_equal(ingest(f, &req), 0);
 	assert_int_equal(drain(f), 40);
 	pb_writer_free(&req);
@@ -726,38 +644,7 @@ static void test_full_rings_time_out_and_nothing_is_written(void **state)
 
 /* ---- HTTP ---- */
 
-static void on_reply(struct evhttp_request *req, void *arg)
-{
-	struct fx *f = arg;
-	f->code = req ? evhttp_request_get_response_code(req) : -1;
-	f->body[0] = '\0';
-	f->retry_after[0] = '\0';
-	if (req) {
-		struct evbuffer *b = evhttp_request_get_input_buffer(req);
-		size_t n = evbuffer_get_length(b);
-		if (n >= sizeof(f->body))
-			n = sizeof(f->body) - 1;
-		evbuffer_remove(b, f->body, n);
-		f->body[n] = '\0';
-		const char *ra = evhttp_find_header(evhttp_request_get_input_headers(req), "Retry-After");
-		if (ra)
-			snprintf(f->retry_after, sizeof(f->retry_after), "%s", ra);
-	}
-	event_base_loopbreak(f->base);
-}
 
-static int http_listen(struct fx *f)
-{
-	struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(f->http, "127.0.0.1", 0);
-	if (!bs)
-		return -1;
-	struct sockaddr_in sa;
-	socklen_t sl = sizeof(sa);
-	if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sa, &sl) != 0)
-		return -1;
-	f->port = ntohs(sa.sin_port);
-	return 0;
-}
 
 /* Sends one request (headers as remote write 1.0 sends them unless ctype or
  * enc say otherwise; NULL leaves a header out) and runs the loop until the
@@ -765,26 +652,9 @@ static int http_listen(struct fx *f)
 static int http_do(struct fx *f, enum evhttp_cmd_type cmd, const char *ctype, const char *enc,
 		   const void *body, size_t len)
 {
-	if (!f->port)
-		assert_int_equal(http_listen(f), 0);
-	struct evhttp_connection *conn = evhttp_connection_base_new(f->base, NULL, "127.0.0.1", (unsigned short)f->port);
-	assert_non_null(conn);
-	evhttp_connection_set_timeout(conn, 5);
-	struct evhttp_request *req = evhttp_request_new(on_reply, f);
-	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-	evhttp_add_header(h, "Host", "127.0.0.1");
-	evhttp_add_header(h, "X-Prometheus-Remote-Write-Version", "0.1.0");
-	if (ctype)
-		evhttp_add_header(h, "Content-Type", ctype);
-	if (enc)
-		evhttp_add_header(h, "Content-Encoding", enc);
-	if (len)
-		evbuffer_add(evhttp_request_get_output_buffer(req), body, len);
-	f->code = 0;
-	assert_int_equal(evhttp_make_request(conn, req, cmd, RWRITE_PATH), 0);
-	event_base_dispatch(f->base);
-	evhttp_connection_free(conn);
-	return f->code;
+	const char *const hdrs[] = {"X-Prometheus-Remote-Write-Version", "0.1.0", "Content-Type", ctype,
+				    "Content-Encoding", enc, NULL};
+	return cfx_http(&f->cf, cmd, RWRITE_PATH, hdrs, body, len);
 }
 
 /* Snappy-compresses req and POSTs it as remote write 1.0. */
@@ -833,9 +703,9 @@ static void test_http_bad_labels_answer_400_with_the_reason(void **state)
 	put_sample(&ts, 1, 1);
 	put_series(&req, &ts);
 	assert_int_equal(http_write(f, &req, RW_CTYPE), 400);
-	assert_non_null(strstr(f->body, "bad_data"));
-	assert_non_null(strstr(f->body, "timeseries 1: label 1: invalid label name"));
-	assert_non_null(strstr(f->body, "1abc"));
+	assert_non_null(strstr(f->cf.body, "bad_data"));
+	assert_non_null(strstr(f->cf.body, "timeseries 1: label 1: invalid label name"));
+	assert_non_null(strstr(f->cf.body, "1abc"));
 	assert_int_equal(drain(f), 0);
 	assert_int_equal(counter(f, CTL_C_BAD_REQUESTS), 1);
 	pb_writer_free(&req);
@@ -846,13 +716,13 @@ static void test_http_bad_snappy_or_protobuf_answers_400(void **state)
 	struct fx *f = *state;
 	const char junk[] = "this is not snappy at all \xff\xff\xff\xff\xff";
 	assert_int_equal(http_do(f, EVHTTP_REQ_POST, RW_CTYPE, "snappy", junk, sizeof(junk)), 400);
-	assert_non_null(strstr(f->body, "snappy"));
+	assert_non_null(strstr(f->cf.body, "snappy"));
 	/* Valid snappy, invalid protobuf. */
 	char z[64];
 	size_t zl = sizeof(z);
 	assert_int_equal(snappy_compress("\x0a\x80", 2, z, &zl), SNAPPY_OK);
 	assert_int_equal(http_do(f, EVHTTP_REQ_POST, RW_CTYPE, "snappy", z, zl), 400);
-	assert_non_null(strstr(f->body, "malformed protobuf"));
+	assert_non_null(strstr(f->cf.body, "malformed protobuf"));
 	assert_int_equal(drain(f), 0);
 }
 
@@ -862,9 +732,9 @@ static void test_http_remote_write_2_and_other_types_answer_415(void **state)
 	struct pb_writer req = {0};
 	put_simple(&req, "v2", NULL, NULL, 1);
 	assert_int_equal(http_write(f, &req, "application/x-protobuf;proto=io.prometheus.write.v2.Request"), 415);
-	assert_non_null(strstr(f->body, "remote write 2.0"));
+	assert_non_null(strstr(f->cf.body, "remote write 2.0"));
 	assert_int_equal(http_write(f, &req, "application/json"), 415);
-	assert_non_null(strstr(f->body, "Content-Type"));
+	assert_non_null(strstr(f->cf.body, "Content-Type"));
 	assert_int_equal(http_do(f, EVHTTP_REQ_POST, RW_CTYPE, "zstd", "x", 1), 415);
 	assert_int_equal(drain(f), 0);
 	assert_int_equal(counter(f, CTL_C_BAD_REQUESTS), 3);
@@ -880,14 +750,14 @@ static void test_http_get_answers_405(void **state)
 static void test_http_body_past_the_limit_answers_413(void **state)
 {
 	struct fx *f = *state;
-	size_t n = (size_t)f->st.cfg.max_body_bytes + 1;
+	size_t n = (size_t)f->cf.st.cfg.max_body_bytes + 1;
 	char *zeros = calloc(1, n);
 	assert_non_null(zeros);
 	size_t cap = snappy_max_compressed_length(n);
 	char *z = malloc(cap);
 	assert_non_null(z);
 	assert_int_equal(snappy_compress(zeros, n, z, &cap), SNAPPY_OK);
-	assert_true(cap < (size_t)f->st.cfg.max_body_bytes); /* small on the wire */
+	assert_true(cap < (size_t)f->cf.st.cfg.max_body_bytes); /* small on the wire */
 	assert_int_equal(http_do(f, EVHTTP_REQ_POST, RW_CTYPE, "snappy", z, cap), 413);
 	free(z);
 	free(zeros);
@@ -906,7 +776,7 @@ static void test_http_full_rings_answer_503_with_retry_after(void **state)
 	fill_ring(f, 0, 512);
 	fill_ring(f, 1, 512);
 	assert_int_equal(http_write(f, &req, RW_CTYPE), 503);
-	assert_true(f->retry_after[0] != '\0');
+	assert_true(f->cf.retry_after[0] != '\0');
 	assert_int_equal(counter(f, CTL_C_REJECTED), 1);
 	assert_int_equal(counter(f, CTL_C_SAMPLES_IN), 0);
 	pb_writer_free(&req);
