@@ -13,12 +13,13 @@ import http.client
 import json
 import os
 import sys
-import threading
 import time
 import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integration"))
+sys.path.insert(0, os.path.dirname(__file__))
 from harness import Mcs, VictoriaMetrics  # noqa: E402
+import bench_push  # noqa: E402
 
 SERIES = int(os.environ.get("BENCH_SERIES", "20000"))
 BODIES = int(os.environ.get("BENCH_BODIES", "100"))
@@ -41,38 +42,9 @@ def make_bodies(base_ms):
 
 
 def push_all(port, path, bodies):
-    errors = []
-    idx = {"next": 0}
-    lock = threading.Lock()
-
-    def worker():
-        c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-        while True:
-            with lock:
-                i = idx["next"]
-                idx["next"] += 1
-            if i >= len(bodies):
-                break
-            for _ in range(100):
-                try:
-                    c.request("POST", path, body=bodies[i])
-                    r = c.getresponse()
-                    r.read()
-                    if r.status in (200, 204):
-                        break
-                    time.sleep(0.05)
-                except OSError:
-                    c.close()
-                    c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-            else:
-                errors.append(i)
-        c.close()
-
-    ts = [threading.Thread(target=worker) for _ in range(CLIENTS)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
+    """Every body pushed until acknowledged (bench_push's client pool);
+    returns the bodies never acknowledged."""
+    errors, _ = bench_push.push_all(port, path, {}, bodies)
     return errors
 
 
